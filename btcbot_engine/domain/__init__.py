@@ -1,0 +1,1 @@
+"""Domain types: frozen dataclasses, Decimal money, int ids, no I/O."""

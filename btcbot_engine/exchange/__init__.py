@@ -1,0 +1,1 @@
+"""Exchanges behind one port: BTCTurk (live), paper, replay, and the bundled simulator."""

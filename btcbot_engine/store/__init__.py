@@ -1,0 +1,1 @@
+"""SQLite state through peewee. Nothing above this package imports peewee."""

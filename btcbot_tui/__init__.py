@@ -1,0 +1,1 @@
+"""btcbot-tui: the operator's Textual dashboard; a thin client of the engine facade."""

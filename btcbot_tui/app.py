@@ -1,0 +1,6 @@
+"""btcbot-tui entry point (placeholder)."""
+
+
+def main() -> int:
+    """Entry point."""
+    return 0
