@@ -57,6 +57,18 @@ class MalformedResponse(ExchangeError):
     """A reply we cannot read as the documented shape; the message names what is wrong."""
 
 
+class WriteBlocked(ExchangeError):
+    """The pre-write guard refused a submit or cancel (gates not armed, kill switch, safe mode).
+
+    Raised before any byte is sent, so the exchange's state is unchanged.
+    """
+
+    def __init__(self, action: str, blocked_by: list[str] | tuple[str, ...]) -> None:
+        super().__init__(f"{action} blocked by: {', '.join(blocked_by) or 'guard'}")
+        self.action = action
+        self.blocked_by = tuple(blocked_by)
+
+
 class SubmitUncertain(ExchangeError):
     """A submit was sent but its reply was lost: the order may or may not exist.
 
