@@ -17,8 +17,10 @@ class MoneyError(ValueError):
 
 def to_decimal(value: object, *, field: str = "value") -> Decimal:
     """Build a finite Decimal from a str, int or Decimal; refuse floats, bools and non-finite."""
-    if isinstance(value, bool) or isinstance(value, float):
-        raise MoneyError(f"{field}: refusing {type(value).__name__} {value!r}; use a decimal string")
+    if isinstance(value, (bool, float)):
+        raise MoneyError(
+            f"{field}: refusing {type(value).__name__} {value!r}; use a decimal string"
+        )
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, int):

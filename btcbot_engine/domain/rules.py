@@ -116,7 +116,9 @@ def quantize_limit(
             "quantity_scale", f"quantity {quantity} truncates to 0 at {rules.quantity_scale} dp"
         )
     if rules.min_price is not None and q_price < rules.min_price:
-        raise RuleViolation("min_price", f"price {q_price} is below the band floor {rules.min_price}")
+        raise RuleViolation(
+            "min_price", f"price {q_price} is below the band floor {rules.min_price}"
+        )
     if rules.max_price is not None and q_price > rules.max_price:
         raise RuleViolation(
             "max_price", f"price {q_price} is above the band ceiling {rules.max_price}"
@@ -139,6 +141,7 @@ def quantize_market_buy(rules: SymbolRules, quote_amount: Decimal) -> Decimal:
     amount = quote_amount.quantize(Decimal(1).scaleb(-rules.price_scale), rounding=ROUND_FLOOR)
     if amount < rules.min_notional or amount <= ZERO:
         raise RuleViolation(
-            "min_notional", f"spend {amount} {rules.quote} is below the minimum {rules.min_notional}"
+            "min_notional",
+            f"spend {amount} {rules.quote} is below the minimum {rules.min_notional}",
         )
     return amount

@@ -34,7 +34,9 @@ class Rejected(ExchangeError):
     `code`, because BTCTurk's integer codes drifted between 2022 and 2024.
     """
 
-    def __init__(self, reason: str, code: int | None = None, http_status: int | None = None) -> None:
+    def __init__(
+        self, reason: str, code: int | None = None, http_status: int | None = None
+    ) -> None:
         super().__init__(f"rejected: {reason}" + (f" (code {code})" if code is not None else ""))
         self.reason = reason
         self.code = code
