@@ -1,0 +1,1 @@
+"""One widget per pane; each renders only from engine data handed to it."""
