@@ -54,11 +54,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_gates(args: argparse.Namespace) -> int:
     """Print the effective safety gates."""
-    from btcbot_engine.gates import CONDITIONS, REMEDIES, evaluate_gates, gate_inputs
-    from btcbot_engine.runtime_state import read_persisted_kill
+    from btcbot_engine.gates import CONDITIONS, REMEDIES
+    from btcbot_engine.runtime_state import effective_gates
 
-    settings = _settings(args)
-    decision = evaluate_gates(gate_inputs(settings, persisted_kill=read_persisted_kill(settings)))
+    decision = effective_gates(_settings(args))
     if args.json:
         _print_json(decision.to_json())
         return EXIT_OK

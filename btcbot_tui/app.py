@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.widgets import Footer
 
 from btcbot_engine.config import ConfigError, Settings, load_settings
-from btcbot_engine.gates import GateDecision, evaluate_gates, gate_inputs
+from btcbot_engine.gates import GateDecision
 from btcbot_tui.widgets.gates import GatesPane
 from btcbot_tui.widgets.mode_banner import ModeBanner
 
@@ -56,9 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"btcbot-tui: config error: {exc}", file=sys.stderr)
         return 2
-    from btcbot_engine.runtime_state import read_persisted_kill
+    from btcbot_engine.runtime_state import effective_gates
 
-    decision = evaluate_gates(gate_inputs(settings, persisted_kill=read_persisted_kill(settings)))
+    decision = effective_gates(settings)
     BtcbotApp(decision, _host(settings), settings.key_hint).run()
     return 0
 
