@@ -57,9 +57,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"btcbot-tui: config error: {exc}", file=sys.stderr)
         return 2
     from btcbot_engine.runtime_state import effective_gates
+    from btcbot_engine.store.lock import InstanceLock, InstanceLocked, LockError
 
-    decision = effective_gates(settings)
-    BtcbotApp(decision, _host(settings), settings.key_hint).run()
+    lock = InstanceLock(settings.state_db_path, settings.account_key, command="btcbot-tui")
+    try:
+        lock.acquire()
+    except InstanceLocked as exc:
+        print(f"btcbot-tui: {exc}", file=sys.stderr)
+        return 2
+    except LockError as exc:
+        print(f"btcbot-tui: cannot take the instance lock: {exc}", file=sys.stderr)
+        return 2
+    try:
+        decision = effective_gates(settings)
+        BtcbotApp(decision, _host(settings), settings.key_hint).run()
+    finally:
+        lock.release()
     return 0
 
 
