@@ -1,0 +1,142 @@
+"""SMA cross benchmark: buy a fixed quantity when the fast SMA crosses above the slow one, sell
+the position when it crosses below.
+
+O(1) per step: each symbol keeps two bounded deques and their running sums, so a new close costs
+two appends and at most two subtractions whatever the window sizes (the backtest benchmark runs
+this over long series). A cross is an event: the first step with both windows full only records
+the relation (no trade into a trend already under way); a later change of sign is a cross.
+Equal SMAs keep the previous relation, so touching without crossing is not a signal.
+
+Closes come from `ctx.history[symbol]`: the first time a symbol is seen, its whole history is
+replayed to warm up (once); afterwards each call with a new `now_ms` consumes only the newest
+value. Without history the ticker mid is the close. Call `propose` once per step.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from btcbot_engine.domain.intents import Intent, IntentKind
+from btcbot_engine.domain.orders import Side
+from btcbot_engine.strategies.base import (
+    ZERO,
+    StrategyContext,
+    exit_intent,
+    held_position,
+    intent_key,
+    usable_ticker,
+)
+
+CROSS_UP = 1
+CROSS_DOWN = -1
+NO_CROSS = 0
+
+
+@dataclass(slots=True)
+class _SmaState:
+    """Rolling windows for one symbol. `relation` is +1 (fast above), -1 (below), 0 (unknown)."""
+
+    fast_q: deque[Decimal]
+    slow_q: deque[Decimal]
+    fast_sum: Decimal = ZERO
+    slow_sum: Decimal = ZERO
+    relation: int = 0
+    last_ms: int | None = None
+
+
+@dataclass(slots=True)
+class SmaCrossStrategy:
+    """Fast/slow simple-moving-average cross on closes, one fixed-size position per symbol."""
+
+    fast: int = 10
+    slow: int = 30
+    quantity: Decimal = Decimal("0.01")
+    max_spread_bps: Decimal = Decimal(100)
+    name: str = "sma_cross"
+    _states: dict[str, _SmaState] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.fast < self.slow:
+            raise ValueError(f"need 1 <= fast < slow, got fast={self.fast} slow={self.slow}")
+        if self.quantity <= 0:
+            raise ValueError(f"quantity must be > 0, got {self.quantity}")
+
+    def observe(self, symbol: str, close: Decimal) -> int:
+        """Feed one close; return CROSS_UP, CROSS_DOWN or NO_CROSS. O(1)."""
+        state = self._states.get(symbol)
+        if state is None:
+            state = _SmaState(deque(maxlen=self.fast), deque(maxlen=self.slow))
+            self._states[symbol] = state
+        # Subtract the value about to fall out of each window before appending (maxlen drops it).
+        if len(state.fast_q) == self.fast:
+            state.fast_sum -= state.fast_q[0]
+        if len(state.slow_q) == self.slow:
+            state.slow_sum -= state.slow_q[0]
+        state.fast_q.append(close)
+        state.slow_q.append(close)
+        state.fast_sum += close
+        state.slow_sum += close
+        if len(state.slow_q) < self.slow:
+            return NO_CROSS
+        # Compare sums scaled to a common denominator instead of dividing: exact in Decimal.
+        diff = state.fast_sum * self.slow - state.slow_sum * self.fast
+        relation = 1 if diff > 0 else -1 if diff < 0 else state.relation
+        previous, state.relation = state.relation, relation
+        if previous == -1 and relation == 1:
+            return CROSS_UP
+        if previous == 1 and relation == -1:
+            return CROSS_DOWN
+        return NO_CROSS
+
+    def _signal(self, ctx: StrategyContext, symbol: str) -> int:
+        history = ctx.history.get(symbol, ())
+        state = self._states.get(symbol)
+        if state is not None and state.last_ms is not None and ctx.now_ms <= state.last_ms:
+            return NO_CROSS  # this step was already consumed
+        signal = NO_CROSS
+        if state is None and history:
+            for close in history:  # one-time warm-up; only the last step's cross counts
+                signal = self.observe(symbol, close)
+        elif history:
+            signal = self.observe(symbol, history[-1])
+        else:
+            ticker = ctx.tickers.get(symbol)
+            if ticker is None or ticker.bid <= 0 or ticker.ask <= 0:
+                return NO_CROSS
+            signal = self.observe(symbol, ticker.mid)
+        self._states[symbol].last_ms = ctx.now_ms
+        return signal
+
+    def propose(self, ctx: StrategyContext) -> list[Intent]:
+        """A passive BUY of `quantity` on a cross up when flat; a SELL of the position on a
+        cross down. Every symbol's state advances even when no order can be priced."""
+        intents: list[Intent] = []
+        for symbol in ctx.symbols:
+            signal = self._signal(ctx, symbol)
+            if signal == NO_CROSS:
+                continue
+            ticker = usable_ticker(ctx, symbol, self.max_spread_bps)
+            if ticker is None:
+                continue
+            position = held_position(ctx, symbol, ticker.bid)
+            open_orders = ctx.open_on(symbol)
+            if signal == CROSS_UP and position is None and not open_orders.buys:
+                intents.append(
+                    Intent(
+                        strategy=self.name,
+                        symbol=symbol,
+                        side=Side.BUY,
+                        kind=IntentKind.OPEN,
+                        price=ticker.bid,
+                        quantity=self.quantity,
+                        reason="entry:sma_cross_up",
+                        key=intent_key(self.name, symbol, Side.BUY, "entry"),
+                    )
+                )
+            elif signal == CROSS_DOWN and position is not None and not open_orders.sells:
+                intents.append(
+                    exit_intent(self.name, position, ticker.ask, "exit:sma_cross_down", "exit")
+                )
+        return intents
