@@ -41,6 +41,20 @@ class StampClock:
         self._lock = threading.Lock()
         self.offset_ms = 0
 
+    def set_offset(self, offset_ms: int, *, max_ahead_ms: int = 1_000) -> None:
+        """Apply a newly measured offset (added for the REST adapter's clock re-measure).
+
+        Stamps normally never go back. But when the new offset moves the clock back by more than
+        `max_ahead_ms`, the never-go-back floor would keep stamps ahead of the server for that
+        long, outside its ±5 s window (a verified rule), just to keep stamps strictly increasing
+        (an unverified one). So the floor follows the clock back in that case.
+        """
+        with self._lock:
+            self.offset_ms = offset_ms
+            now = int(time.time() * 1000) + offset_ms
+            if self._last - now > max_ahead_ms:
+                self._last = now
+
     def next_stamp(self) -> int:
         with self._lock:
             now = int(time.time() * 1000) + self.offset_ms
