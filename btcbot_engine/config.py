@@ -73,6 +73,18 @@ class Settings(BaseSettings):
     universe_symbols: CsvTuple = ()
     market_data_mode: Literal["rest", "ws"] = "rest"
     max_market_data_age_ms: int = Field(default=5000, gt=0)
+    universe_quotes: CsvTuple = ("TRY",)
+    universe_max_size: int = Field(default=5, ge=1, le=50)
+    universe_min_quote_volume: Decimal = Field(default=Decimal("1000000"), ge=0)
+    universe_max_spread_bps: Decimal = Field(default=Decimal("50"), ge=0)
+    universe_allow: CsvTuple = ()
+    universe_deny: CsvTuple = ()
+
+    # --- Strategy and cycle ----------------------------------------------------------------
+    strategy: Literal["profit_aware", "mean_reversion", "sma_cross"] = "profit_aware"
+    min_profit_bps: Decimal = Field(default=Decimal("30"), ge=0)
+    cycle_seconds: float = Field(default=10.0, gt=0, le=3600)
+    paper_balances: CsvTuple = ("TRY=10000",)
 
     # --- Risk caps (TRY unless named otherwise) ---------------------------------------------
     max_orders_per_cycle: int = Field(default=2, ge=0)
@@ -85,11 +97,21 @@ class Settings(BaseSettings):
     max_position_try_per_symbol: Decimal = Field(default=Decimal("2000"), ge=0)
     max_daily_loss_try: Decimal = Field(default=Decimal("200"), ge=0)
     max_drawdown_pct: Decimal = Field(default=Decimal("5"), ge=0, le=100)
+    max_consecutive_losses: int = Field(default=3, ge=0)
+    unknown_order_max_age_seconds: int = Field(default=60, ge=1)
 
     # --- Logs ------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator("btcturk_api_scopes", "universe_symbols", mode="before")
+    @field_validator(
+        "btcturk_api_scopes",
+        "universe_symbols",
+        "universe_quotes",
+        "universe_allow",
+        "universe_deny",
+        "paper_balances",
+        mode="before",
+    )
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
@@ -113,7 +135,30 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("universe_symbols")
+    @field_validator("universe_quotes")
+    @classmethod
+    def _quotes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        quotes = tuple(q.upper() for q in value)
+        for q in quotes:
+            if q not in QUOTE_CURRENCIES:
+                raise ValueError(f"{q!r} is not a supported quote; use TRY and/or USDT")
+        return quotes
+
+    @field_validator("paper_balances")
+    @classmethod
+    def _balances(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            asset, sep, amount = item.partition("=")
+            try:
+                ok = bool(sep) and asset.strip().isalnum() and Decimal(amount).is_finite()
+                ok = ok and Decimal(amount) >= 0
+            except ArithmeticError:
+                ok = False
+            if not ok:
+                raise ValueError(f"{item!r} is not ASSET=AMOUNT (e.g. TRY=10000,USDT=500)")
+        return tuple(i.upper().replace(" ", "") for i in value)
+
+    @field_validator("universe_symbols", "universe_allow", "universe_deny")
     @classmethod
     def _symbols(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         out: list[str] = []
@@ -176,6 +221,15 @@ class Settings(BaseSettings):
                 "no order could ever be placed"
             )
         return self
+
+    @property
+    def paper_balance_map(self) -> dict[str, Decimal]:
+        """PAPER_BALANCES as asset -> amount."""
+        out: dict[str, Decimal] = {}
+        for item in self.paper_balances:
+            asset, _, amount = item.partition("=")
+            out[asset] = Decimal(amount)
+        return out
 
     @property
     def has_api_keys(self) -> bool:

@@ -1,0 +1,69 @@
+"""Ingest fills from the exchange into the store and the ledger, exactly once per trade id."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from btcbot_engine.domain.fills import Fill
+from btcbot_engine.exchange.port import ExchangeError, ExchangePort
+from btcbot_engine.ledger import Ledger
+from btcbot_engine.ledger_events import events_from_fill
+from btcbot_engine.store.db import Store
+
+log = logging.getLogger(__name__)
+
+# Re-read this much before the cursor: fills are deduplicated by trade id, so an overlap is
+# free, while a gap would lose a fill whose timestamp sits just before the cursor.
+CURSOR_OVERLAP_MS = 60_000
+
+
+@dataclass(slots=True)
+class FillSyncReport:
+    """New fills booked this pass, and symbols whose fills could not be read."""
+
+    new_fills: list[Fill] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _cursor_name(symbol: str) -> str:
+    return f"fills:{symbol}"
+
+
+async def sync_fills(
+    exchange: ExchangePort,
+    store: Store,
+    ledger: Ledger,
+    symbols: Iterable[str],
+    quote_to_try: Mapping[str, Decimal],
+) -> FillSyncReport:
+    """Read fills since each symbol's cursor; book the new ones (store + ledger) atomically."""
+    report = FillSyncReport()
+    for symbol in sorted(set(symbols)):
+        cursor_text = store.cursors.get(_cursor_name(symbol))
+        since = max(int(cursor_text) - CURSOR_OVERLAP_MS, 0) if cursor_text else None
+        try:
+            fills = await exchange.fills(symbol, since_ms=since)
+        except ExchangeError as exc:
+            report.errors.append(f"{symbol}: {exc}")
+            continue
+        newest = int(cursor_text) if cursor_text else 0
+        with store.atomic():
+            for fill in sorted(fills, key=lambda f: (f.timestamp_ms, f.trade_id)):
+                newest = max(newest, fill.timestamp_ms)
+                rate = Decimal(1) if fill.quote == "TRY" else quote_to_try.get(fill.quote)
+                if rate is None:
+                    # Without a TRY mark we cannot value the fee; leave it for the next pass.
+                    report.errors.append(f"{symbol}: no {fill.quote}/TRY rate to book fills")
+                    newest = min(newest, fill.timestamp_ms - 1)
+                    break
+                if not store.fills.insert_if_new(fill):
+                    continue
+                events = store.ledger.append_many(events_from_fill(fill, quote_to_try=rate))
+                ledger.apply_all(events)
+                report.new_fills.append(fill)
+            if newest:
+                store.cursors.set(_cursor_name(symbol), str(newest))
+    return report
