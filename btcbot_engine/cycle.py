@@ -62,6 +62,7 @@ BALANCE_TOLERANCE: Mapping[str, Decimal] = {
 }
 PAPER_STATE_KEY = "paper_state"
 PEAK_EQUITY_KEY = "peak_equity_try"
+LOSS_STREAK_KEY = "consecutive_losses"
 
 
 def risk_limits(settings: Settings) -> RiskLimits:
@@ -242,6 +243,7 @@ class TradingCycle:
                 quote_to_try,
             )
             res.errors.extend(f"fills: {e}" for e in fsync.errors)
+            self._count_losses(fsync.sell_results)
             await self._read_balances(res)
 
         # 3. Ledger: opening balances on first sight, invariants, PnL.
@@ -366,6 +368,15 @@ class TradingCycle:
         """Symbols we hold in the ledger (their fills must keep flowing in)."""
         return [p.symbol for p in self.ledger.positions()]
 
+    def _count_losses(self, results: list[Decimal]) -> None:
+        """Consecutive losing sells (net of fees), persisted so a restart keeps the streak."""
+        if not results:
+            return
+        streak = int(self.store.cursors.get(LOSS_STREAK_KEY) or 0)
+        for net in results:
+            streak = streak + 1 if net < 0 else 0
+        self.store.cursors.set(LOSS_STREAK_KEY, str(streak))
+
     def _quote_rates(self, tickers: Mapping[str, Ticker]) -> dict[str, Decimal]:
         rates: dict[str, Decimal] = {"TRY": Decimal(1)}
         usdt = tickers.get("USDTTRY")
@@ -403,7 +414,7 @@ class TradingCycle:
             oldest_data_age_ms=max(ages) if ages else None,
             drawdown_pct=pnl.drawdown_pct if pnl is not None else Decimal(0),
             loss_today_try=res.loss_today,
-            consecutive_losses=0,
+            consecutive_losses=int(self.store.cursors.get(LOSS_STREAK_KEY) or 0),
             rejects_in_window=sum(1 for t in self.reject_times if t >= window_start),
             invariant_violations=tuple(v.code for v in violations),
             unknown_orders=len(unknown),

@@ -273,6 +273,7 @@ class Engine:
         assert self._wake is not None
         period_ms = int(options.cycle_seconds * 1000)
         next_at = self.clock_ms() if options.first_cycle_now else self.clock_ms() + period_ms
+        failures = 0
         while not self._stop.is_set():
             await self._drain_commands(cycle)
             if self._stop.is_set():
@@ -282,7 +283,8 @@ class Engine:
             now = self.clock_ms()
             if options.loop or self.cycles_run == 0:
                 if now >= next_at:
-                    await self._run_cycle(cycle)
+                    ok = await self._run_cycle(cycle)
+                    failures = 0 if ok else failures + 1
                     if not options.loop and options.max_cycles is None:
                         break
                     jitter = 0
@@ -290,7 +292,9 @@ class Engine:
                         import random
 
                         jitter = int(random.uniform(0, options.jitter_seconds) * 1000)
-                    next_at = self.clock_ms() + period_ms + jitter
+                    # A failed cycle is retried with capped exponential backoff.
+                    backoff = min(period_ms * (2**failures), max(period_ms, 60_000))
+                    next_at = self.clock_ms() + (backoff if failures else period_ms) + jitter
                     self._next_cycle_ms = next_at
                     continue
             elif options.max_cycles is None:
@@ -300,7 +304,8 @@ class Engine:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
 
-    async def _run_cycle(self, cycle: TradingCycle) -> None:
+    async def _run_cycle(self, cycle: TradingCycle) -> bool:
+        """Run one cycle; False when it failed (an exception, or the exchange unreachable)."""
         self.cycles_run += 1
         cycle_id = f"{self.run_id}-{self.cycles_run:05d}"
         with log_context(run_id=self.run_id, cycle_id=cycle_id):
@@ -311,7 +316,7 @@ class Engine:
                 self._error = f"cycle {cycle_id} failed: {type(exc).__name__}: {exc}"[:300]
                 cycle.forced_reasons["engine:cycle_failed"] = self._error
                 self._publish()
-                return
+                return False
         self.last_result = result
         if "recovery:incomplete" in cycle.forced_reasons and not any(
             e.startswith(("reconcile", "fills")) for e in result.errors
@@ -332,6 +337,8 @@ class Engine:
             },
         )
         self._publish()
+        failed = ("reconcile", "fills", "balances", "tickers", "exchange info", "no tickers")
+        return not any(e.startswith(failed) for e in result.errors)
 
     async def _drain_commands(self, cycle: TradingCycle) -> None:
         while True:
@@ -346,7 +353,7 @@ class Engine:
         store, oms = cycle.store, cycle.oms
         match command:
             case RunOneCycle():
-                await self._run_cycle(cycle)
+                await self._run_cycle(cycle)  # an operator's cycle never changes the schedule
             case SetSafeMode(on=on):
                 self.flags.set_safe_mode(on)
                 store.runtime.set_safe_mode(on)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from btcbot_engine.domain.fills import Fill
+from btcbot_engine.domain.orders import Side
 from btcbot_engine.exchange.port import ExchangeError, ExchangePort
 from btcbot_engine.ledger import Ledger
 from btcbot_engine.ledger_events import events_from_fill
@@ -26,6 +27,8 @@ class FillSyncReport:
 
     new_fills: list[Fill] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Net result (realized - fee - tax, TRY) of each new SELL fill, for the loss streak.
+    sell_results: list[Decimal] = field(default_factory=list)
 
 
 def _cursor_name(symbol: str) -> str:
@@ -62,7 +65,11 @@ async def sync_fills(
                 if not store.fills.insert_if_new(fill):
                     continue
                 events = store.ledger.append_many(events_from_fill(fill, quote_to_try=rate))
+                before = ledger.realized_try - ledger.fees_try - ledger.tax_try
                 ledger.apply_all(events)
+                if fill.side is Side.SELL:
+                    after = ledger.realized_try - ledger.fees_try - ledger.tax_try
+                    report.sell_results.append(after - before)
                 report.new_fills.append(fill)
             if newest:
                 store.cursors.set(_cursor_name(symbol), str(newest))
