@@ -116,8 +116,8 @@ def gate_inputs(
 
 # What the operator changes to clear each condition (shown by the CLI and the TUI).
 REMEDIES: dict[str, str] = {
-    "SAFE_MODE": "set SAFE_MODE=false (or press s in the TUI) to allow orders",
-    "KILL_SWITCH": "set KILL_SWITCH=false and clear the persisted kill (btcbot kill --clear)",
+    "SAFE_MODE": "set SAFE_MODE=false to allow orders",
+    "KILL_SWITCH": "set KILL_SWITCH=false (a kill persisted in the database must be cleared too)",
     "DRY_RUN": "set DRY_RUN=false to leave paper trading",
     "LIVE_TRADING": "set LIVE_TRADING=true to arm live trading",
     "LIVE_TRADING_ACK": "set LIVE_TRADING_ACK=I_UNDERSTAND",
