@@ -34,6 +34,7 @@ from decimal import Decimal, localcontext
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from btcbot_engine.domain.market import normalize_symbol
 from btcbot_engine.domain.money import ZERO, MoneyError, fmt, to_decimal
 from btcbot_engine.domain.records import LedgerEvent, LedgerKind
 from btcbot_engine.ledger_events import (
@@ -272,7 +273,7 @@ class PnlSnapshot:
 
     def position(self, symbol: str) -> PositionSnapshot | None:
         """The snapshot of `symbol` (any spelling: BTCTRY, BTC_TRY, btctry), or None."""
-        key = _canonical(symbol)
+        key = normalize_symbol(symbol)
         return next((p for p in self.positions if p.symbol == key), None)
 
 
@@ -281,10 +282,6 @@ class PnlSnapshot:
 
 class _Malformed(Exception):
     pass
-
-
-def _canonical(symbol: str) -> str:
-    return symbol.upper().replace("_", "")
 
 
 def _total(values: Iterable[Decimal]) -> Decimal:
@@ -323,7 +320,7 @@ class _Row:
         return cls(
             kind=LedgerKind(event.kind),
             asset=event.asset.upper(),
-            symbol=None if event.symbol is None else _canonical(event.symbol),
+            symbol=None if event.symbol is None else normalize_symbol(event.symbol),
             quantity=_dec(event.quantity, "quantity"),
             amount=_dec(event.amount_quote, "amount_quote"),
             price=None if event.price is None else _dec(event.price, "price"),
@@ -579,7 +576,7 @@ class Ledger:
 
     def position(self, symbol: str) -> PositionState | None:
         """The books of one pair (any spelling), or None if it never traded."""
-        book = self._books.get(_canonical(symbol))
+        book = self._books.get(normalize_symbol(symbol))
         return None if book is None else book.freeze()
 
     def positions(self) -> tuple[PositionState, ...]:
@@ -668,7 +665,9 @@ class Ledger:
         complete. Raises MoneyError for a float or non-finite price.
         """
         with localcontext(LEDGER_CONTEXT):
-            marks = {_canonical(s): to_decimal(p, field=f"price {s}") for s, p in prices.items()}
+            marks = {
+                normalize_symbol(s): to_decimal(p, field=f"price {s}") for s, p in prices.items()
+            }
             rates = {a.upper(): to_decimal(r, field=f"rate {a}") for a, r in quote_to_try.items()}
             rates[HOME_CURRENCY] = _ONE
             unpriced: set[str] = set()

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from btcbot_engine.domain.market import Ticker
+from btcbot_engine.domain.market import Ticker, normalize_symbol
 from btcbot_engine.domain.rules import SymbolRules
 
 BPS = Decimal("10000")
@@ -38,11 +38,6 @@ CROSSED = "universe:crossed"
 LOW_VOLUME = "universe:low_volume"
 WIDE_SPREAD = "universe:wide_spread"
 OVER_MAX_SIZE = "universe:over_max_size"
-
-
-def normalize_symbol(symbol: str) -> str:
-    """`btc_try` and `BTC_TRY` both mean `BTCTRY`, the form rules and tickers are keyed by."""
-    return symbol.strip().upper().replace("_", "")
 
 
 def spread_bps(ticker: Ticker) -> Decimal | None:

@@ -6,6 +6,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 
+def normalize_symbol(symbol: str) -> str:
+    """`btc_try`, `BTC_TRY`, `btc-try` -> `BTCTRY`, the form BTCTurk responses use.
+
+    BTCTurk's REST accepts both forms in any case; everything inside btcbot is keyed by this one.
+    """
+    return symbol.replace("_", "").replace("-", "").strip().upper()
+
+
 @dataclass(frozen=True, slots=True)
 class Ticker:
     """Top of book and 24h statistics for one pair."""

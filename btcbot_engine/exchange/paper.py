@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from btcbot_engine.domain.account import Balance
 from btcbot_engine.domain.fills import Fill
-from btcbot_engine.domain.market import BookLevel, OrderBook, Ticker
+from btcbot_engine.domain.market import BookLevel, OrderBook, Ticker, normalize_symbol
 from btcbot_engine.domain.money import to_decimal
 from btcbot_engine.domain.orders import (
     ExchangeOrder,
@@ -92,11 +92,6 @@ def _reject(reason: str) -> Rejected:
 
 def _wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def _normalize(symbol: str) -> str:
-    # BTCTurk accepts BTCTRY, BTC_TRY and any case on REST; responses use BTCTRY.
-    return symbol.replace("_", "").replace("-", "").strip().upper()
 
 
 def _decimals(value: Decimal) -> int:
@@ -365,7 +360,7 @@ class PaperExchange:
 
     async def open_orders(self, symbol: str | None = None) -> list[ExchangeOrder]:
         """Open orders (Untouched/Partial, including ones with a cancel pending), oldest first."""
-        pair = _normalize(symbol) if symbol else None
+        pair = normalize_symbol(symbol) if symbol else None
         return [
             o.view()
             for o in self._sorted_orders()
@@ -377,7 +372,7 @@ class PaperExchange:
     ) -> list[ExchangeOrder]:
         """Orders of any status for one pair created at or after `start_ms`: the newest `limit`,
         newest first."""
-        pair = _normalize(symbol)
+        pair = normalize_symbol(symbol)
         chosen = [
             o
             for o in self._sorted_orders()
@@ -395,14 +390,14 @@ class PaperExchange:
 
     async def orders_by_client_id(self, symbol: str, client_id: str) -> list[ExchangeOrder]:
         """Orders of one pair carrying `client_id`, oldest first."""
-        pair = _normalize(symbol)
+        pair = normalize_symbol(symbol)
         return [
             o.view() for o in self._sorted_orders() if o.symbol == pair and o.client_id == client_id
         ]
 
     async def fills(self, symbol: str, *, since_ms: int | None = None) -> list[Fill]:
         """Our simulated fills for one pair at or after `since_ms`, oldest first."""
-        pair = _normalize(symbol)
+        pair = normalize_symbol(symbol)
         return [
             f
             for f in self._fills
@@ -537,7 +532,7 @@ class PaperExchange:
     # ---- internals: submit -----------------------------------------------------------------
 
     async def _submit(self, request: OrderRequest) -> SubmitAck:
-        pair = _normalize(request.symbol)
+        pair = normalize_symbol(request.symbol)
         rules = (await self._rules_for()).get(pair)
         if rules is None:
             raise Rejected(f"Pair {pair} does not exists.", code=1037, http_status=400)
@@ -699,7 +694,7 @@ class PaperExchange:
         self, pair: str, book: OrderBook, now: int, *, allow_seen: bool = False
     ) -> str | None:
         """Why a book must not be used to fill, or None."""
-        if _normalize(book.symbol) != pair:
+        if normalize_symbol(book.symbol) != pair:
             return "book:wrong_symbol"
         if now - book.received_at_ms > self._max_book_age_ms:
             return "book:stale"
@@ -801,7 +796,7 @@ class PaperExchange:
         now = self._clock_ms()
         if self._rules_at_ms is None or now - self._rules_at_ms > self._rules_ttl_ms:
             self._rules = {
-                _normalize(k): v for k, v in (await self._market.exchange_info()).items()
+                normalize_symbol(k): v for k, v in (await self._market.exchange_info()).items()
             }
             self._rules_at_ms = now
         return self._rules

@@ -22,7 +22,7 @@ from typing import Any
 
 from btcbot_engine.domain.account import Balance
 from btcbot_engine.domain.fills import Fill
-from btcbot_engine.domain.market import BookLevel, OrderBook, Ticker
+from btcbot_engine.domain.market import BookLevel, OrderBook, Ticker, normalize_symbol
 from btcbot_engine.domain.money import MoneyError, to_decimal
 from btcbot_engine.domain.orders import (
     ExchangeOrder,
@@ -205,11 +205,6 @@ def _list(value: Any, endpoint: str, path: str = "data") -> list[Any]:
     if not isinstance(value, list):
         raise MalformedResponse(f"{endpoint}: {path}: expected an array, got {_describe(value)}")
     return value
-
-
-def normalize_symbol(symbol: str) -> str:
-    """`btc_try` / `BTC_TRY` / `BTCTRY` -> `BTCTRY` (the form responses use)."""
-    return symbol.replace("_", "").replace("-", "").strip().upper()
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from decimal import Decimal
 from enum import IntEnum
 from typing import Any
 
-from btcbot_engine.domain.market import BookLevel, Ticker
+from btcbot_engine.domain.market import BookLevel, Ticker, normalize_symbol
 from btcbot_engine.domain.money import MoneyError, to_non_negative
 
 
@@ -166,11 +166,6 @@ def _symbol(body: Mapping[str, Any], model: int) -> str:
     if not isinstance(raw, str) or not raw:
         raise FrameError(model, "missing field PS")
     return normalize_symbol(raw)
-
-
-def normalize_symbol(symbol: str) -> str:
-    """`btc_try` -> `BTCTRY`: WS pair names are uppercase without separator (reference 6, 7)."""
-    return symbol.replace("_", "").strip().upper()
 
 
 def parse_ticker(body: Mapping[str, Any], received_at_ms: int, model: int = 402) -> Ticker:
