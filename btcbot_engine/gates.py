@@ -101,11 +101,14 @@ def evaluate_gates(inputs: GateInputs) -> GateDecision:
 
 
 def gate_inputs(
-    settings: Settings, *, persisted_kill: bool = False, safe_mode: bool | None = None
+    settings: Settings, *, persisted_kill: bool = False, persisted_safe_mode: bool = False
 ) -> GateInputs:
-    """Build gate inputs from settings plus runtime state (persisted kill, runtime safe mode)."""
+    """Build gate inputs from settings plus persisted runtime flags.
+
+    Runtime state can only add safety: each flag is the env value OR the persisted one.
+    """
     return GateInputs(
-        safe_mode=settings.safe_mode if safe_mode is None else safe_mode,
+        safe_mode=settings.safe_mode or persisted_safe_mode,
         kill_switch=settings.kill_switch or persisted_kill,
         dry_run=settings.dry_run,
         live_trading=settings.live_trading,

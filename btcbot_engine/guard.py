@@ -59,7 +59,7 @@ class PreWriteGuard:
             gate_inputs(
                 self._settings,
                 persisted_kill=self._flags.killed,
-                safe_mode=self._settings.safe_mode or self._flags.safe_mode,
+                persisted_safe_mode=self._flags.safe_mode,
             )
         )
 

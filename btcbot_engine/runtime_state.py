@@ -37,6 +37,6 @@ def effective_gates(settings: Settings) -> GateDecision:
         gate_inputs(
             settings,
             persisted_kill=read_persisted_kill(settings),
-            safe_mode=settings.safe_mode or read_persisted_safe_mode(settings),
+            persisted_safe_mode=read_persisted_safe_mode(settings),
         )
     )

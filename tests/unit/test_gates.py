@@ -77,3 +77,16 @@ def test_safe_mode_wins_over_everything() -> None:
             d = evaluate_gates(inputs)
             assert d.mode is Mode.OBSERVE_ONLY
             assert not d.live_submit_allowed and not d.live_cancel_allowed
+
+
+def test_persisted_flags_only_add_safety() -> None:
+    from btcbot_engine.config import Settings
+    from btcbot_engine.gates import gate_inputs
+
+    env_safe = Settings.model_construct(**{**Settings().model_dump(), "safe_mode": True})
+    assert gate_inputs(env_safe, persisted_safe_mode=False).safe_mode is True
+    env_open = Settings.model_construct(
+        **{**Settings().model_dump(), "safe_mode": False, "kill_switch": False}
+    )
+    inputs = gate_inputs(env_open, persisted_kill=True, persisted_safe_mode=True)
+    assert inputs.safe_mode and inputs.kill_switch
