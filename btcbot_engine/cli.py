@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -45,20 +46,12 @@ def _print_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
 
 
-def _settings(args: argparse.Namespace, *, quiet: bool = True) -> Settings:
-    """Load settings; for one-shot commands, logs below ERROR stay off the operator's screen."""
-    settings = load_settings(getattr(args, "env_file", None))
-    if quiet:
-        from btcbot_engine.observability import configure_logging
+def _settings(args: argparse.Namespace) -> Settings:
+    """Load settings for a one-shot command: logs below ERROR stay off the operator's screen."""
+    from btcbot_engine.observability import configure_logging
 
-        configure_logging(
-            "ERROR",
-            secrets=[
-                s.get_secret_value()
-                for s in (settings.btcturk_api_key, settings.btcturk_api_secret)
-                if s is not None
-            ],
-        )
+    settings = load_settings(getattr(args, "env_file", None))
+    configure_logging("ERROR", secrets=settings.secret_values)
     return settings
 
 
@@ -225,14 +218,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     overrides = {"dry_run": True} if args.dry_run else {}
     settings = load_settings(getattr(args, "env_file", None), **overrides)
-    configure_logging(
-        settings.log_level,
-        secrets=[
-            s.get_secret_value()
-            for s in (settings.btcturk_api_key, settings.btcturk_api_secret)
-            if s is not None
-        ],
-    )
+    configure_logging(settings.log_level, secrets=settings.secret_values)
     paint = _color(_use_color())
 
     def summary(snap: Any) -> None:
@@ -258,8 +244,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"db {settings.state_db_path}",
         flush=True,
     )
-    logging_arm = __import__("logging").getLogger("btcbot_engine.arm_check")
-    logging_arm.info("arm_check", extra={"gates": gates.to_json()})
+    logging.getLogger("btcbot_engine.arm_check").info("arm_check", extra={"gates": gates.to_json()})
 
     def on_signal(signum: int, _frame: object) -> None:
         print(f"btcbot run: signal {signum}, stopping after the current step", flush=True)

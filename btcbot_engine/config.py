@@ -232,6 +232,15 @@ class Settings(BaseSettings):
         return out
 
     @property
+    def secret_values(self) -> tuple[str, ...]:
+        """The key and secret as plain text, for log redaction only (never print these)."""
+        return tuple(
+            s.get_secret_value()
+            for s in (self.btcturk_api_key, self.btcturk_api_secret)
+            if s is not None and s.get_secret_value()
+        )
+
+    @property
     def has_api_keys(self) -> bool:
         """Both key halves are present (their values are never exposed here)."""
         return bool(

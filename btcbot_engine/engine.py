@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import threading
 import time
 from collections import deque
@@ -116,9 +117,8 @@ class Engine:
         self._feed: BtcturkFeed | None = None
         self._next_cycle_ms: int | None = None
         self._error: str | None = None
-        for secret in (settings.btcturk_api_key, settings.btcturk_api_secret):
-            if secret is not None:
-                register_secret(secret.get_secret_value())
+        for secret in settings.secret_values:
+            register_secret(secret)
 
     # --- thread-safe client API -------------------------------------------------------------
 
@@ -289,8 +289,6 @@ class Engine:
                         break
                     jitter = 0
                     if options.jitter_seconds:
-                        import random
-
                         jitter = int(random.uniform(0, options.jitter_seconds) * 1000)
                     # A failed cycle is retried with capped exponential backoff.
                     backoff = min(period_ms * (2**failures), max(period_ms, 60_000))
