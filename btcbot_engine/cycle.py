@@ -60,6 +60,9 @@ BALANCE_TOLERANCE: Mapping[str, Decimal] = {
     "USDT": Decimal("0.05"),
     "*": Decimal("0.00000100"),
 }
+# Prefixes of CycleResult.errors: what failing to read each part of the exchange looks like.
+_RECONCILE_ERRORS = ("reconcile", "fills")
+_READ_ERRORS = ("balances", "tickers", "exchange info", "no tickers")
 PAPER_STATE_KEY = "paper_state"
 PEAK_EQUITY_KEY = "peak_equity_try"
 LOSS_STREAK_KEY = "consecutive_losses"
@@ -116,6 +119,21 @@ class CycleResult:
     @property
     def duration_ms(self) -> int:
         return self.finished_ms - self.started_ms
+
+    @property
+    def submitted(self) -> int:
+        """Orders the exchange acknowledged this cycle."""
+        return sum(1 for o in self.outcomes if o.reason_code == "oms:submitted")
+
+    @property
+    def reconciled(self) -> bool:
+        """Orders and fills were read from the exchange without error."""
+        return not any(e.startswith(_RECONCILE_ERRORS) for e in self.errors)
+
+    @property
+    def failed(self) -> bool:
+        """The exchange could not be read well enough (the engine backs off)."""
+        return any(e.startswith(_RECONCILE_ERRORS + _READ_ERRORS) for e in self.errors)
 
 
 class TradingCycle:
@@ -239,7 +257,7 @@ class TradingCycle:
                 self.exchange,
                 self.store,
                 self.ledger,
-                set(watch) | order_symbols | set(self.rules_symbols_with_fills()),
+                set(watch) | {p.symbol for p in self.ledger.positions()},
                 quote_to_try,
             )
             res.errors.extend(f"fills: {e}" for e in fsync.errors)
@@ -364,10 +382,6 @@ class TradingCycle:
 
     # --- helpers --------------------------------------------------------------------------
 
-    def rules_symbols_with_fills(self) -> list[str]:
-        """Symbols we hold in the ledger (their fills must keep flowing in)."""
-        return [p.symbol for p in self.ledger.positions()]
-
     def _count_losses(self, results: list[Decimal]) -> None:
         """Consecutive losing sells (net of fees), persisted so a restart keeps the streak."""
         if not results:
@@ -483,7 +497,7 @@ class TradingCycle:
             MetricPoint(
                 res.finished_ms,
                 "orders_submitted",
-                Decimal(sum(1 for o in res.outcomes if o.reason_code == "oms:submitted")),
+                Decimal(res.submitted),
             ),
             MetricPoint(
                 res.finished_ms,
@@ -497,7 +511,7 @@ class TradingCycle:
             "mode": res.mode.value,
             "risk_mode": res.risk.mode.value,
             "decisions": len(res.decisions),
-            "submitted": sum(1 for o in res.outcomes if o.reason_code == "oms:submitted"),
+            "submitted": res.submitted,
             "errors": res.errors[:5],
         }
         with self.store.atomic():

@@ -53,7 +53,7 @@ from btcbot_engine.ledger import Ledger
 from btcbot_engine.market import MarketData
 from btcbot_engine.observability import log_context, new_run_id, register_secret
 from btcbot_engine.oms import OrderManager
-from btcbot_engine.recovery import RecoveryReport, recover
+from btcbot_engine.recovery import RECOVERY_REASON, RecoveryReport, recover
 from btcbot_engine.store.db import Store, open_database
 from btcbot_engine.store.lock import InstanceLock
 from btcbot_engine.strategies import make_strategy
@@ -316,9 +316,7 @@ class Engine:
                 self._publish()
                 return False
         self.last_result = result
-        if "recovery:incomplete" in cycle.forced_reasons and not any(
-            e.startswith(("reconcile", "fills")) for e in result.errors
-        ):
+        if RECOVERY_REASON in cycle.forced_reasons and result.reconciled:
             # A clean reconcile after a failed start-up recovery: resume, and say so.
             await recover(cycle)
         cycle.forced_reasons.pop("engine:cycle_failed", None)
@@ -331,12 +329,11 @@ class Engine:
                 "mode": result.mode.value,
                 "risk_mode": result.risk.mode.value,
                 "duration_ms": result.duration_ms,
-                "submitted": sum(1 for o in result.outcomes if o.reason_code == "oms:submitted"),
+                "submitted": result.submitted,
             },
         )
         self._publish()
-        failed = ("reconcile", "fills", "balances", "tickers", "exchange info", "no tickers")
-        return not any(e.startswith(failed) for e in result.errors)
+        return not result.failed
 
     async def _drain_commands(self, cycle: TradingCycle) -> None:
         while True:
