@@ -467,10 +467,7 @@ class TradingCycle:
                 pending_buy[o.symbol] = (
                     pending_buy.get(o.symbol, Decimal(0)) + left * o.price * rate
                 )
-        last_order: dict[str, int] = {}
-        for o in self.store.orders.list_all():
-            if o.state is not OrderState.REJECTED:
-                last_order[o.symbol] = max(last_order.get(o.symbol, 0), o.created_ms)
+        last_order = self.store.orders.last_created_by_symbol(excluding=OrderState.REJECTED)
         position_qty = {p.symbol: p.quantity for p in self.ledger.positions() if p.quantity > 0}
         position_value: dict[str, Decimal] = {}
         for sym, qty in position_qty.items():

@@ -431,8 +431,7 @@ class Engine:
             risk = RiskView(res.risk.mode.value, res.risk.reasons, res.risk.details)
         elif cycle.forced_reasons:
             risk = RiskView("OBSERVE_ONLY", tuple(cycle.forced_reasons))
-        fills = store.fills.all()
-        recent_fills = tuple(sorted(fills, key=lambda f: (f.timestamp_ms, f.trade_id))[-200:][::-1])
+        recent_fills = tuple(store.fills.recent(200))
         live = self._live
         budget = max(live.budget_used().values(), default=0.0) if live else 0.0
         feed_state = "off"

@@ -7,6 +7,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from peewee import fn
+
 from btcbot_engine.domain.orders import OrderMethod, OrderState, Side
 from btcbot_engine.domain.records import OrderEvent, OrderRecord
 from btcbot_engine.store.db import RecordNotFound, StaleState, translated
@@ -199,6 +201,14 @@ class OrderRepository:
     def list_all(self, symbol: str | None = None) -> list[OrderRecord]:
         """Every order, oldest first."""
         return self._listed(OrderRow.select(), symbol)
+
+    @translated
+    def last_created_by_symbol(self, *, excluding: OrderState | None = None) -> dict[str, int]:
+        """The newest `created_ms` per pair (for cooldowns), in one query however many orders."""
+        query = OrderRow.select(OrderRow.symbol, fn.MAX(OrderRow.created_ms).alias("last"))
+        if excluding is not None:
+            query = query.where(OrderRow.state != excluding.value)
+        return {row.symbol: int(row.last) for row in query.group_by(OrderRow.symbol)}
 
     @translated
     def events(self, client_id: str) -> list[OrderEvent]:

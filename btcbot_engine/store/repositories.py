@@ -149,6 +149,16 @@ class FillRepository:
         ]
 
     @translated
+    def recent(self, limit: int) -> list[Fill]:
+        """The newest `limit` fills, newest first (what a screen shows; bounded however many)."""
+        query = (
+            FillRow.select()
+            .order_by(FillRow.timestamp_ms.desc(), FillRow.trade_id.desc())
+            .limit(limit)
+        )
+        return [_fill_from_row(row) for row in query]
+
+    @translated
     def all(self) -> list[Fill]:
         """Every fill, oldest first."""
         query = FillRow.select().order_by(FillRow.timestamp_ms, FillRow.trade_id)

@@ -362,3 +362,65 @@ def test_errors_are_store_errors_not_peewee(store: Store) -> None:
     with pytest.raises(StoreError) as info:
         store.orders.insert(make_order("c-1"))
     assert type(info.value).__module__ == "btcbot_engine.store.db"
+
+
+def test_recent_fills_and_last_order_per_symbol_are_bounded_queries(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace as _replace
+    from decimal import Decimal as D
+
+    from btcbot_engine.domain.fills import Fill
+    from btcbot_engine.domain.orders import OrderMethod, OrderState, Side
+    from btcbot_engine.domain.records import OrderRecord
+    from btcbot_engine.store.db import open_database
+
+    store = open_database(tmp_path / "b.db")
+    try:
+        base = Fill(
+            1,
+            9,
+            None,
+            "BTCTRY",
+            "BTC",
+            "TRY",
+            Side.BUY,
+            D("1"),
+            D("1"),
+            D("0"),
+            D("0"),
+            "TRY",
+            1000,
+        )
+        for i in range(5):
+            store.fills.insert_if_new(_replace(base, trade_id=10 + i, timestamp_ms=1000 + i))
+        assert [f.trade_id for f in store.fills.recent(3)] == [14, 13, 12]
+
+        def order(cid: str, symbol: str, created: int) -> OrderRecord:
+            return OrderRecord(
+                cid,
+                symbol,
+                Side.BUY,
+                OrderMethod.LIMIT,
+                D("1"),
+                D("1"),
+                D("0"),
+                OrderState.NEW,
+                f"k-{cid}",
+                "h",
+                "r",
+                "c",
+                "i",
+                created,
+                created,
+            )
+
+        store.orders.insert(order("a", "BTCTRY", 100))
+        store.orders.insert(order("b", "BTCTRY", 300))
+        store.orders.insert(order("c", "ETHTRY", 200))
+        store.orders.update_state("b", OrderState.REJECTED, ts_ms=301)
+        assert store.orders.last_created_by_symbol() == {"BTCTRY": 300, "ETHTRY": 200}
+        assert store.orders.last_created_by_symbol(excluding=OrderState.REJECTED) == {
+            "BTCTRY": 100,
+            "ETHTRY": 200,
+        }
+    finally:
+        store.close()
