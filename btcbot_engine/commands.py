@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from btcbot_engine.domain.canary import CanaryPlan
+
 
 @dataclass(frozen=True, slots=True)
 class RunOneCycle:
@@ -46,4 +48,28 @@ class RunDoctor:
     """Run the doctor checks and publish them in the snapshot."""
 
 
-Command = RunOneCycle | SetSafeMode | CancelOrder | CancelAll | Kill | ClearKill | RunDoctor
+@dataclass(frozen=True, slots=True)
+class StartCanary:
+    """Start the bounded live canary (refused unless the gates say LIVE)."""
+
+    plan: CanaryPlan
+
+
+@dataclass(frozen=True, slots=True)
+class AbortCanary:
+    """Stop the canary: cancel its order, turn safe mode on."""
+
+    reason: str = "operator"
+
+
+Command = (
+    RunOneCycle
+    | SetSafeMode
+    | CancelOrder
+    | CancelAll
+    | Kill
+    | ClearKill
+    | RunDoctor
+    | StartCanary
+    | AbortCanary
+)

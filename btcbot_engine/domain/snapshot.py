@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from btcbot_engine.domain.canary import CanaryView
 from btcbot_engine.domain.fills import Fill
 from btcbot_engine.domain.records import Decision, OrderRecord
 from btcbot_engine.gates import GateDecision
@@ -98,6 +99,7 @@ class EngineSnapshot:
     max_data_age_ms: int = 5000
     engine_error: str | None = None
     messages: tuple[str, ...] = ()  # operator-facing notes from the last command
+    canary: CanaryView | None = None  # the running or last canary, if any
 
     @property
     def mode(self) -> str:

@@ -1,0 +1,87 @@
+"""`btcbot run`: the trading loop, headless."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from btcbot_engine.cli.common import EXIT_OK, EXIT_USAGE, CliError, painter
+from btcbot_engine.config import load_settings
+
+# --- run ------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the trading loop (or one cycle) until done or SIGINT/SIGTERM."""
+    import signal
+
+    from btcbot_engine.engine import Engine, RunOptions
+    from btcbot_engine.observability import configure_logging
+    from btcbot_engine.store.db import StoreError
+    from btcbot_engine.store.lock import InstanceLocked
+
+    overrides = {"dry_run": True} if args.dry_run else {}
+    settings = load_settings(getattr(args, "env_file", None), **overrides)
+    configure_logging(settings.log_level, secrets=settings.secret_values)
+    paint = painter()
+
+    def summary(snap: Any) -> None:
+        st = snap.status
+        if st.last_cycle_ms is None or snap.ts_ms < (st.last_cycle_ms or 0):
+            return
+        print(
+            f"cycle {st.cycle_count} mode {snap.mode} risk {snap.risk.mode} "
+            f"universe {sum(1 for u in snap.universe if u.included)} "
+            f"open {len(snap.open_orders)} fills {len(snap.recent_fills)} "
+            f"equity {snap.pnl.equity:.2f} TRY {st.last_cycle_duration_ms} ms"
+            + (f" error: {st.last_error}" if st.last_error else ""),
+            flush=True,
+        )
+
+    engine = Engine(settings, on_snapshot=summary)
+    from btcbot_engine.runtime_state import effective_gates
+
+    gates = effective_gates(settings)
+    print(
+        f"btcbot run: mode {paint(gates.mode.value, 'bold')} "
+        f"blocked_by [{', '.join(gates.blocked_by)}] exchange {settings.btcturk_base_url} "
+        f"db {settings.state_db_path}",
+        flush=True,
+    )
+    logging.getLogger("btcbot_engine.arm_check").info("arm_check", extra={"gates": gates.to_json()})
+
+    def on_signal(signum: int, _frame: object) -> None:
+        print(f"btcbot run: signal {signum}, stopping after the current step", flush=True)
+        engine.stop()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    loop = not args.once
+    options = RunOptions(
+        loop=loop,
+        max_cycles=1 if args.once else args.max_cycles,
+        cycle_seconds=args.cycle_seconds or settings.cycle_seconds,
+        jitter_seconds=args.jitter_seconds,
+    )
+    try:
+        engine.run(options)
+    except InstanceLocked as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    except StoreError as exc:
+        raise CliError(f"database: {exc}", EXIT_USAGE) from None
+    print(f"btcbot run: stopped after {engine.cycles_run} cycle(s)", flush=True)
+    return EXIT_OK
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add run."""
+    run = sub.add_parser("run", parents=[common], help="run the trading loop")
+    run.add_argument("--dry-run", action="store_true", help="force PAPER whatever the env says")
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true", help="run one cycle and exit")
+    mode.add_argument("--loop", action="store_true", help="run cycles until stopped (default)")
+    run.add_argument("--cycle-seconds", type=float, default=None, metavar="S")
+    run.add_argument("--max-cycles", type=int, default=None, metavar="N")
+    run.add_argument("--jitter-seconds", type=float, default=0.0, metavar="J")
+    run.set_defaults(handler=cmd_run)
