@@ -359,6 +359,46 @@ def _inspect(path: Path, timeout_s: float, account_key: str | None) -> int:
     return version
 
 
+def open_readonly(
+    path: str | os.PathLike[str],
+    *,
+    clock_ms: Callable[[], int] | None = None,
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+) -> Store:
+    """Open an existing state database for reading only, even while the engine writes to it.
+
+    For reports, exports, alerts and the doctor: no lock is taken, nothing is created or
+    migrated, and the connection cannot write (mode=ro plus query_only). A missing file, a
+    corrupt one, or a schema other than the current one raises StoreError naming the file.
+    """
+    from btcbot_engine.store.migrations import LATEST_VERSION
+
+    db_path = Path(path)
+    if not db_path.exists():
+        raise StoreError(f"{db_path} does not exist (no run has written state there yet)")
+    if database_proxy.obj is not None:
+        raise StoreError(
+            f"another database is already open in this process ({database_proxy.obj.database}); "
+            "close its Store first"
+        )
+    version = _inspect(db_path, busy_timeout_ms / 1000, None)
+    if version != LATEST_VERSION:
+        raise StoreError(
+            f"{db_path} has schema version {version}, this btcbot reads {LATEST_VERSION}; "
+            "run `btcbot run --once --dry-run` once to migrate it"
+        )
+    db = SqliteDatabase(
+        f"{db_path.resolve().as_uri()}?mode=ro",
+        pragmas=[("query_only", 1), ("busy_timeout", int(busy_timeout_ms))],
+        timeout=busy_timeout_ms / 1000,
+        uri=True,
+    )
+    with translate_errors(f"opening {db_path} read-only"):
+        db.connect()
+    database_proxy.initialize(db)
+    return Store(db, db_path, clock_ms or wall_clock_ms)
+
+
 def open_database(
     path: str | os.PathLike[str],
     *,
