@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "inspect_cmds",
     "run_cmd",
     "sim_cmd",
+    "drill_cmd",
 )
 
 
