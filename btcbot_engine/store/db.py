@@ -90,6 +90,13 @@ def translate_errors(action: str) -> Iterator[None]:
         raise IntegrityViolation(f"{action}: {exc}") from exc
     except peewee.PeeweeException as exc:
         raise StoreError(f"{action}: {type(exc).__name__}: {exc}") from exc
+    # Rows fetched lazily (cursor.fetchall) raise sqlite3's own errors, not peewee's.
+    except sqlite3.IntegrityError as exc:
+        raise IntegrityViolation(f"{action}: {exc}") from exc
+    except sqlite3.DatabaseError as exc:
+        if "malformed" in str(exc) or "not a database" in str(exc):
+            raise CorruptDatabase(f"{action}: {exc}") from exc
+        raise StoreError(f"{action}: {type(exc).__name__}: {exc}") from exc
 
 
 def translated(fn: Callable[P, R]) -> Callable[P, R]:

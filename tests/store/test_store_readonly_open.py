@@ -67,3 +67,30 @@ def test_missing_and_corrupt_files_are_named(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=r"bad\.db"):
         open_readonly(bad)
     assert bad.read_bytes() == b"not a database at all" * 10
+
+
+def test_damaged_pages_raise_store_errors_not_sqlite_errors(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = open_database(path, account_key="acct")
+    try:
+        store.metrics.record_many(
+            MetricPoint(i, "equity_try", Decimal(i), {"pad": "x" * 200}) for i in range(400)
+        )
+        store.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        store.close()
+    data = bytearray(path.read_bytes())
+    page = 4096
+    # Damage only the last pages (metrics rows), so the schema still reads and open succeeds.
+    for offset in range(len(data) - 8 * page, len(data), page):
+        data[offset : offset + 64] = b"\xff" * 64
+    path.write_bytes(bytes(data))
+    store = open_readonly(path)
+    try:
+        with pytest.raises(StoreError):
+            problems = store.integrity_check()
+            if problems == ["ok"]:
+                store.metrics.recent("equity_try", limit=1000)
+            raise AssertionError(f"damage went unreported as a StoreError: {problems[:2]}")
+    finally:
+        store.close()
