@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LIVE_ACK_PHRASE = "I_UNDERSTAND"
+PAPER_ACCOUNT_KEY = "paper"
 QUOTE_CURRENCIES = ("TRY", "USDT")
 _SYMBOL_RE = re.compile(r"^([A-Z0-9]{2,12})_?(TRY|USDT)$")
 _KNOWN_SCOPES = {"read", "trade", "withdraw"}
@@ -100,8 +101,18 @@ class Settings(BaseSettings):
     max_consecutive_losses: int = Field(default=3, ge=0)
     unknown_order_max_age_seconds: int = Field(default=60, ge=1)
 
+    # --- Canary (`btcbot canary`, the TUI wizard) ---------------------------------------------
+    canary_max_submit_latency_ms: int = Field(default=2000, ge=1)  # stop above this
+    canary_poll_seconds: float = Field(default=1.0, gt=0, le=60)  # between checks of its order
+    canary_cancel_wait_seconds: float = Field(default=15.0, gt=0, le=300)  # for cancels to land
+
     # --- Logs ------------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # --- Observability ---------------------------------------------------------------------
+    observability_metrics_exporter: Literal["none", "prometheus"] = "none"
+    observability_prometheus_host: str = "127.0.0.1"  # loopback unless configured otherwise
+    observability_prometheus_port: int = Field(default=9464, ge=1, le=65535)
 
     @field_validator(
         "btcturk_api_scopes",
@@ -121,7 +132,7 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("market_data_mode", mode="before")
+    @field_validator("market_data_mode", "observability_metrics_exporter", mode="before")
     @classmethod
     def _lower_mode(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
@@ -252,7 +263,13 @@ class Settings(BaseSettings):
 
     @property
     def account_key(self) -> str:
-        """A stable, non-reversible label for the account (binds a database to one account)."""
+        """A stable, non-reversible label for the account (binds a database to one account).
+
+        Paper trading (DRY_RUN=true) is its own account, "paper": its orders and fills must
+        never be reconciled against, or mixed into the ledger of, a real account.
+        """
+        if self.dry_run:
+            return PAPER_ACCOUNT_KEY
         if not self.btcturk_api_key:
             return "no-keys"
         digest = hashlib.sha256(self.btcturk_api_key.get_secret_value().encode()).hexdigest()

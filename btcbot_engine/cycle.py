@@ -31,6 +31,7 @@ from btcbot_engine.ledger import Ledger, PnlSnapshot, istanbul_day_start_ms
 from btcbot_engine.ledger_events import opening_balance_events
 from btcbot_engine.ledger_invariants import check_invariants
 from btcbot_engine.market import MarketData, Quote
+from btcbot_engine.metrics import CounterDeltas, CycleFigures, TransportCounters, cycle_points
 from btcbot_engine.oms import OrderManager, OrderOutcome
 from btcbot_engine.risk import (
     RiskAssessment,
@@ -63,6 +64,8 @@ BALANCE_TOLERANCE: Mapping[str, Decimal] = {
 # Prefixes of CycleResult.errors: what failing to read each part of the exchange looks like.
 _RECONCILE_ERRORS = ("reconcile", "fills")
 _READ_ERRORS = ("balances", "tickers", "exchange info", "no tickers")
+# Risk reason when this cycle could not read our orders or fills (fail closed for new orders).
+UNRECONCILED_REASON = "exchange:unreconciled"
 PAPER_STATE_KEY = "paper_state"
 PEAK_EQUITY_KEY = "peak_equity_try"
 LOSS_STREAK_KEY = "consecutive_losses"
@@ -115,6 +118,8 @@ class CycleResult:
     outcomes: list[OrderOutcome] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     mode: Mode = Mode.OBSERVE_ONLY
+    new_fills: int = 0
+    metrics: list[MetricPoint] = field(default_factory=list)  # what _persist stored
 
     @property
     def duration_ms(self) -> int:
@@ -177,6 +182,10 @@ class TradingCycle:
         self.forced_reasons: dict[str, str] = {}  # e.g. recovery failures: code -> detail
         self.last_balances: dict[str, Decimal] = {}
         self.last_free: dict[str, Decimal] = {}
+        # Wired by the engine: transport counters (429s, retries, reconnects) and clock skew.
+        self.counter_deltas: CounterDeltas | None = None
+        self.clock_skew_ms: Callable[[], int | None] = lambda: None
+        self.unreported_fills = 0  # fills ingested outside a cycle (recovery): next cycle's metric
 
     # --- the cycle ------------------------------------------------------------------------
 
@@ -261,6 +270,7 @@ class TradingCycle:
                 quote_to_try,
             )
             res.errors.extend(f"fills: {e}" for e in fsync.errors)
+            res.new_fills = len(fsync.new_fills)
             self._count_losses(fsync.sell_results)
             await self._read_balances(res)
 
@@ -441,6 +451,15 @@ class TradingCycle:
                 assessment.reasons + tuple(self.forced_reasons),
                 assessment.details + tuple(self.forced_reasons.values()),
             )
+        if not res.reconciled:
+            # Our orders or fills could not be read this cycle, so what we hold is not known:
+            # no new order until a cycle reconciles cleanly (TTL cancels still go).
+            first = next(e for e in res.errors if e.startswith(_RECONCILE_ERRORS))
+            assessment = RiskAssessment(
+                RiskMode.OBSERVE_ONLY,
+                (*assessment.reasons, UNRECONCILED_REASON),
+                (*assessment.details, first[:200]),
+            )
         return assessment
 
     def _open_views(self, records: list[Any]) -> dict[str, OpenOrdersView]:
@@ -487,23 +506,45 @@ class TradingCycle:
             quote_to_try=quote_to_try,
         )
 
-    def _persist(self, res: CycleResult) -> None:
+    def _metric_points(self, res: CycleResult) -> list[MetricPoint]:
+        """The METRICS CONTRACT points of this cycle (btcbot_engine/metrics.py)."""
         pnl = res.pnl
-        metrics = [
-            MetricPoint(res.finished_ms, "cycle_duration_ms", Decimal(res.duration_ms)),
-            MetricPoint(
-                res.finished_ms,
-                "orders_submitted",
-                Decimal(res.submitted),
-            ),
-            MetricPoint(
-                res.finished_ms,
-                "stale_market_data",
-                Decimal(sum(1 for q in res.quotes.values() if not q.tradable)),
-            ),
-        ]
-        if pnl is not None:
-            metrics.append(MetricPoint(res.finished_ms, "equity_try", pnl.equity_try))
+        universe = [e.symbol for e in res.universe if e.included] or list(
+            self.settings.universe_symbols
+        )
+        universe_stale = sum(
+            1 for s in universe if s not in res.quotes or not res.quotes[s].tradable
+        )
+        unknown = self.store.orders.list_unknown()
+        lag = max((res.finished_ms - o.updated_ms for o in unknown), default=0)
+        figures = CycleFigures(
+            ts_ms=res.finished_ms,
+            duration_ms=res.duration_ms,
+            submitted=res.submitted,
+            rejected=sum(1 for o in res.outcomes if o.reason_code.startswith("oms:rejected")),
+            fills=res.new_fills + self.unreported_fills,
+            stale_quotes=sum(1 for q in res.quotes.values() if not q.tradable),
+            universe_size=len(universe),
+            universe_stale=universe_stale,
+            counters=self.counter_deltas.take() if self.counter_deltas else TransportCounters(),
+            reconcile_lag_ms=lag,
+            # Open: this cycle was forced to observe (risk trip, forced reason) or failed.
+            breaker_open=res.risk.mode is RiskMode.OBSERVE_ONLY or res.failed,
+            clock_skew_ms=self.clock_skew_ms(),
+            open_orders=len(self.oms.open_orders()),
+            risk_mode=res.risk.mode.value,
+            realized_pnl_try=pnl.realized_try if pnl else None,
+            unrealized_pnl_try=pnl.unrealized_try if pnl else None,
+            fees_try=pnl.fees_try if pnl else None,
+            drawdown_pct=pnl.drawdown_pct if pnl else None,
+            equity_try=pnl.equity_try if pnl else None,
+        )
+        self.unreported_fills = 0
+        return cycle_points(figures) + self.oms.latency.take()
+
+    def _persist(self, res: CycleResult) -> None:
+        metrics = self._metric_points(res)
+        res.metrics = metrics
         summary = {
             "mode": res.mode.value,
             "risk_mode": res.risk.mode.value,

@@ -24,7 +24,10 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from urllib.parse import urlparse
 
+from btcbot_engine import kill_request
+from btcbot_engine.canary import ABORTED, KILL, CanaryRunner
 from btcbot_engine.commands import (
+    AbortCanary,
     CancelAll,
     CancelOrder,
     ClearKill,
@@ -33,9 +36,11 @@ from btcbot_engine.commands import (
     RunDoctor,
     RunOneCycle,
     SetSafeMode,
+    StartCanary,
 )
 from btcbot_engine.config import Settings
 from btcbot_engine.cycle import PAPER_STATE_KEY, PEAK_EQUITY_KEY, CycleResult, TradingCycle
+from btcbot_engine.domain.canary import CanaryPlan
 from btcbot_engine.domain.snapshot import (
     DoctorCheckView,
     EngineSnapshot,
@@ -51,6 +56,8 @@ from btcbot_engine.exchange.port import ExchangePort
 from btcbot_engine.guard import PreWriteGuard, SafetyFlags
 from btcbot_engine.ledger import Ledger
 from btcbot_engine.market import MarketData
+from btcbot_engine.metrics import CounterDeltas, read_transport_counters
+from btcbot_engine.metrics_http import PrometheusExporter, exporter_from_settings
 from btcbot_engine.observability import log_context, new_run_id, register_secret
 from btcbot_engine.oms import OrderManager
 from btcbot_engine.recovery import RECOVERY_REASON, RecoveryReport, recover
@@ -61,6 +68,7 @@ from btcbot_engine.strategies import make_strategy
 log = logging.getLogger(__name__)
 
 SnapshotListener = Callable[[EngineSnapshot], None]
+CANARY_WAIT_S = 0.5  # longest wait between canary checks (kill requests, commands)
 
 
 def wall_clock_ms() -> int:
@@ -77,6 +85,7 @@ class RunOptions:
     cycle_seconds: float = 10.0
     jitter_seconds: float = 0.0
     first_cycle_now: bool = True
+    until_canary_done: bool = False  # `btcbot canary`: only the canary, stop when it ends
 
 
 class Engine:
@@ -98,6 +107,8 @@ class Engine:
         self.run_id = new_run_id()
         self.flags = SafetyFlags()
         self._on_snapshot = on_snapshot
+        self._listeners: list[SnapshotListener] = []
+        self._listeners_lock = threading.Lock()
         self._command_name = command_name
         self._unknown_grace_ms = unknown_grace_ms
         self._snapshot: EngineSnapshot | None = None
@@ -115,8 +126,10 @@ class Engine:
         self._cycle: TradingCycle | None = None
         self._live: BtcturkExchange | None = None
         self._feed: BtcturkFeed | None = None
+        self._exporter: PrometheusExporter | None = None
         self._next_cycle_ms: int | None = None
         self._error: str | None = None
+        self._canary: CanaryRunner | None = None  # the running or last canary
         for secret in settings.secret_values:
             register_secret(secret)
 
@@ -138,9 +151,28 @@ class Engine:
         self._stop.set()
         self._poke()
 
+    @property
+    def metrics_exporter(self) -> PrometheusExporter | None:
+        """The running prometheus exporter (None when not configured or not running)."""
+        exporter = self._exporter
+        return exporter if exporter is not None and exporter.running else None
+
     def snapshot(self) -> EngineSnapshot | None:
         """The latest published snapshot (immutable)."""
         return self._snapshot
+
+    def subscribe(self, listener: SnapshotListener) -> Callable[[], None]:
+        """Also call `listener(snapshot)` (in the engine thread) on every publish; safe from any
+        thread. Returns a function that unsubscribes. A listener must not block."""
+        with self._listeners_lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._listeners_lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
 
     def _poke(self) -> None:
         loop, wake = self._loop, self._wake
@@ -184,9 +216,23 @@ class Engine:
         if self._feed is not None:
             feed_task = asyncio.create_task(self._feed.run(feed_stop))
         try:
+            # Raises ExporterError (e.g. port in use) before any cycle runs.
+            self._exporter = exporter_from_settings(self.settings)
+            if self._exporter is not None:
+                self._exporter.start()
             self.recovery = await recover(cycle)
+            cycle.unreported_fills += self.recovery.new_fills
+            # A canary cut short by a crash: cancel its orders, safe mode on, before anything.
+            self._canary = await CanaryRunner.finish_interrupted(
+                cycle,
+                set_safe_mode=lambda: self._apply_safe_mode(cycle.store, True),
+                publish=self._publish,
+            )
             self._publish()
-            await self._loop_forever(cycle, options)
+            try:
+                await self._loop_forever(cycle, options)
+            finally:
+                await self._end_canary(ABORTED, "engine stopping")  # never leave its order
         finally:
             feed_stop.set()
             if feed_task is not None:
@@ -195,6 +241,8 @@ class Engine:
             for close in closers:
                 with contextlib.suppress(Exception):
                     await close()
+            if self._exporter is not None:
+                self._exporter.stop()  # the port is free again when run() returns
             self._loop = None
 
     def _compose(self, store: Store) -> tuple[TradingCycle, list[Callable[[], object]]]:
@@ -207,6 +255,7 @@ class Engine:
             rate_limit_share=s.rate_limit_share,
         )
         closers: list[Callable[[], object]] = [public.close]
+        rest_clients = [public]
         paper: PaperExchange | None = None
         exchange: ExchangePort
         if s.dry_run:
@@ -231,6 +280,7 @@ class Engine:
                 rate_limit_share=s.rate_limit_share,
             )
             closers.append(live.close)
+            rest_clients.append(live)
             exchange = live
             private_reads = live.has_credentials
             self._live = live
@@ -262,6 +312,8 @@ class Engine:
             private_reads=private_reads,
             server_offset_ms=lambda: (live_adapter.clock_offset_ms or 0) if live_adapter else 0,
         )
+        cycle.counter_deltas = CounterDeltas(lambda: read_transport_counters(rest_clients, feed))
+        cycle.clock_skew_ms = lambda: live_adapter.clock_offset_ms if live_adapter else None
         return cycle, closers
 
     def _strategy_params(self) -> dict[str, object]:
@@ -277,6 +329,11 @@ class Engine:
         while not self._stop.is_set():
             await self._drain_commands(cycle)
             if self._stop.is_set():
+                break
+            if self._canary is not None and self._canary.active:
+                await self._canary_tick()  # the normal strategy waits while a canary runs
+                continue
+            if options.until_canary_done:
                 break
             if options.max_cycles is not None and self.cycles_run >= options.max_cycles:
                 break
@@ -299,6 +356,8 @@ class Engine:
                 break
             self._wake.clear()
             timeout = max((next_at - self.clock_ms()) / 1000, 0.0)
+            # Wake at least every ENGINE_POLL_S to notice a kill request from another process.
+            timeout = min(timeout, kill_request.ENGINE_POLL_S)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
 
@@ -316,9 +375,11 @@ class Engine:
                 self._publish()
                 return False
         self.last_result = result
+        if self._exporter is not None:
+            self._exporter.observe(result.metrics)
         if RECOVERY_REASON in cycle.forced_reasons and result.reconciled:
             # A clean reconcile after a failed start-up recovery: resume, and say so.
-            await recover(cycle)
+            cycle.unreported_fills += (await recover(cycle)).new_fills
         cycle.forced_reasons.pop("engine:cycle_failed", None)
         self._error = None
         if result.pnl is not None:
@@ -337,6 +398,7 @@ class Engine:
 
     async def _drain_commands(self, cycle: TradingCycle) -> None:
         while True:
+            await self._honour_kill_request(cycle)  # before each cycle and between commands
             with self._pending_lock:
                 if not self._pending:
                     return
@@ -344,19 +406,36 @@ class Engine:
             await self._handle(cycle, command)
             self._publish()
 
+    async def _honour_kill_request(self, cycle: TradingCycle) -> None:
+        """Run our kill path for a `<db>.kill` left by `btcbot kill`/`panic`, then consume it."""
+        request = kill_request.pending_kill(self.settings.state_db_path)
+        if request is None:
+            return
+        self.flags.set_killed(True)
+        # Consumed only once the kill is persisted and our cancels were sent: a crash in
+        # between leaves the request for the next start.
+        await self._handle(cycle, Kill(f"request:{request.reason}"))
+        kill_request.consume(self.settings.state_db_path)
+        self._publish()
+
     async def _handle(self, cycle: TradingCycle, command: Command) -> None:
         store, oms = cycle.store, cycle.oms
         match command:
             case RunOneCycle():
-                await self._run_cycle(cycle)  # an operator's cycle never changes the schedule
+                if self._canary is not None and self._canary.active:
+                    self._note("cycle skipped: a canary is running")
+                else:
+                    await self._run_cycle(cycle)  # an operator's cycle never changes the schedule
             case SetSafeMode(on=on):
-                self.flags.set_safe_mode(on)
-                store.runtime.set_safe_mode(on)
-                self._note(f"safe mode {'on' if on else 'off'}")
+                if on:  # end the canary first: its cancel must go out before safe mode blocks it
+                    await self._end_canary(ABORTED, "safe mode turned on")
+                self._apply_safe_mode(store, on)
             case CancelOrder(client_id=cid):
                 outcome = await oms.cancel(cid, reason="operator")
                 self._note(f"cancel {cid[:10]}: {outcome.reason_code}")
             case CancelAll():
+                # A running canary is one of "all": end it (its cancel, then safe mode).
+                await self._end_canary(ABORTED, "operator cancelled all orders")
                 outcomes = await oms.cancel_all(reason="operator")
                 self._note(f"cancel all: {len(outcomes)} requested")
             case Kill(reason=reason):
@@ -366,16 +445,82 @@ class Engine:
                 await oms.reconcile()
                 still = [o for o in oms.open_orders() if o.state.value != "CANCELING"]
                 self._note(f"KILLED: {len(outcomes)} cancels requested, {len(still)} still open")
+                await self._end_canary(KILL, f"kill switch: {reason}")
             case ClearKill():
                 self.flags.set_killed(False)
                 store.runtime.set_kill_switch(False)
                 self._note("kill cleared (env KILL_SWITCH still applies)")
+            case StartCanary(plan=plan):
+                await self._start_canary(cycle, plan)
+            case AbortCanary(reason=reason):
+                if self._canary is None or not self._canary.active:
+                    self._note("abort: no canary is running")
+                await self._end_canary(ABORTED, f"operator: {reason}")
             case RunDoctor():
-                self._note("doctor: not available yet")
+                from btcbot_engine.doctor import run_checks
+
+                # In this thread: the engine's own store and adapter; the lock is ours.
+                report = await run_checks(
+                    self.settings,
+                    store=store,
+                    exchange=self._live,
+                    lock_held_by_us=True,
+                    clock_ms=self.clock_ms,
+                )
+                self._doctor = report.checks
+                counts = ", ".join(f"{n} {s}" for s, n in report.counts().items() if n)
+                self._note(f"doctor: {report.worst} ({counts})")
 
     def _note(self, text: str) -> None:
         self._messages.append(text)
         log.info(text)
+
+    def _apply_safe_mode(self, store: Store, on: bool) -> None:
+        """SetSafeMode's path (also the canary's last step): the flag now, persisted."""
+        self.flags.set_safe_mode(on)
+        store.runtime.set_safe_mode(on)
+        self._note(f"safe mode {'on' if on else 'off'}")
+
+    # --- canary (btcbot_engine/canary.py does the work) ---------------------------------------
+
+    async def _start_canary(self, cycle: TradingCycle, plan: CanaryPlan) -> None:
+        if self._canary is not None and self._canary.active:
+            self._note("canary refused: one is already running")
+            return
+        runner = CanaryRunner(
+            plan,
+            base=cycle,
+            set_safe_mode=lambda: self._apply_safe_mode(cycle.store, True),
+            publish=self._publish,
+        )
+        self._canary = runner
+        await runner.start()
+        view = runner.view
+        self._note(f"canary {view.state}" + (f": {view.stop_reason}" if view.stop_reason else ""))
+
+    async def _end_canary(self, code: str, detail: str) -> None:
+        """Stop a running canary (its cancels, then safe mode, then the verified summary)."""
+        if self._canary is not None and self._canary.active:
+            await self._canary.stop(code, detail)
+            self._note(f"canary stopped: {code}")
+
+    async def _canary_tick(self) -> None:
+        """Run the canary's next step when due, else wait for it (or for a command)."""
+        runner, wake = self._canary, self._wake
+        assert runner is not None and wake is not None
+        wait_ms = runner.due_in_ms()
+        if wait_ms <= 0:
+            result = await runner.step()
+            if result is not None:
+                self.last_result = result  # the dashboard keeps moving during the canary
+            self._publish()
+            return
+        wake.clear()
+        with self._pending_lock:
+            if self._pending:
+                return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout=min(wait_ms / 1000, CANARY_WAIT_S))
 
     # --- snapshots ------------------------------------------------------------------------
 
@@ -385,9 +530,13 @@ class Engine:
             return
         snap = self._build_snapshot(cycle)
         self._snapshot = snap
+        with self._listeners_lock:
+            listeners = list(self._listeners)
         if self._on_snapshot is not None:
+            listeners.insert(0, self._on_snapshot)
+        for listener in listeners:
             try:
-                self._on_snapshot(snap)
+                listener(snap)
             except Exception:  # a UI problem must never stop trading safety work
                 log.exception("snapshot listener failed")
 
@@ -466,6 +615,7 @@ class Engine:
             max_data_age_ms=self.settings.max_market_data_age_ms,
             engine_error=self._error,
             messages=tuple(self._messages),
+            canary=self._canary.view if self._canary is not None else None,
         )
 
     def with_doctor(self, checks: tuple[DoctorCheckView, ...]) -> None:

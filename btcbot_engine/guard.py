@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 
+from btcbot_engine import kill_request
 from btcbot_engine.config import Settings
 from btcbot_engine.exchange.port import WriteBlocked
 from btcbot_engine.gates import GateDecision, Mode, evaluate_gates, gate_inputs
@@ -54,11 +55,13 @@ class PreWriteGuard:
         self.live = live
 
     def decision(self) -> GateDecision:
-        """The gate decision right now."""
+        """The gate decision right now (a pending kill request counts as killed)."""
+        # `btcbot kill`/`panic` beside a running engine leave <db>.kill: one stat, every write.
+        requested = kill_request.is_pending(self._settings.state_db_path)
         return evaluate_gates(
             gate_inputs(
                 self._settings,
-                persisted_kill=self._flags.killed,
+                persisted_kill=self._flags.killed or requested,
                 persisted_safe_mode=self._flags.safe_mode,
             )
         )

@@ -27,7 +27,8 @@ Accounting choices (each one documented where it is implemented):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal, localcontext
@@ -96,12 +97,27 @@ def _istanbul_tz() -> tzinfo:
         return _ISTANBUL_FALLBACK
 
 
+# (day start, next day start) of the last answer: every cycle asks, nearly always the same day.
+_DAY_CACHE: tuple[int, int] = (0, 0)
+_HOURS_26_MS = 26 * 3_600_000  # past the end of any day, DST days included, not past the next
+
+
 def istanbul_day_start_ms(now_ms: int) -> int:
     """Epoch ms of the Europe/Istanbul midnight that starts the day containing `now_ms`.
 
     Daily loss limits reset at Turkish midnight (the exchange's and the operator's day), not UTC.
     Falls back to a fixed +03:00 offset when the tz database is missing.
     """
+    global _DAY_CACHE
+    start, end = _DAY_CACHE
+    if start <= now_ms < end:
+        return start
+    start = _day_start(now_ms)
+    _DAY_CACHE = (start, _day_start(start + _HOURS_26_MS))
+    return start
+
+
+def _day_start(now_ms: int) -> int:
     tz = _istanbul_tz()
     # Integer arithmetic only: timedelta(milliseconds=int) is exact, datetime.timestamp() is not.
     local = (_EPOCH + timedelta(milliseconds=now_ms)).astimezone(tz)
@@ -286,11 +302,34 @@ class _Malformed(Exception):
 
 def _total(values: Iterable[Decimal]) -> Decimal:
     # Sums run in the ledger context too: the caller's thread context might round at 28 digits.
-    with localcontext(LEDGER_CONTEXT):
-        return sum(values, ZERO)
+    total = ZERO
+    add = LEDGER_CONTEXT.add
+    for value in values:
+        total = add(total, value)
+    return total
+
+
+@lru_cache(maxsize=4096)
+def _canonical(symbol: str) -> str:
+    # Pure and asked for on every event: a handful of distinct pairs, so remembered.
+    return normalize_symbol(symbol)
+
+
+@lru_cache(maxsize=4096)
+def _split(symbol: str, base: str | None, quote: str | None) -> tuple[str, str]:
+    # split_pair is pure; a failure raises and is not remembered.
+    return split_pair(symbol, base=base, quote=quote)
+
+
+def _mark_value(value: object, what: str, name: str) -> Decimal:
+    if type(value) is Decimal and value.is_finite():
+        return value  # what to_decimal returns for it, without building the field name
+    return to_decimal(value, field=f"{what} {name}")
 
 
 def _dec(value: object, field: str) -> Decimal:
+    if type(value) is Decimal and value.is_finite():
+        return value  # what to_decimal returns for it, without the checks it would pass
     try:
         return to_decimal(value, field=field)
     except MoneyError as exc:
@@ -317,10 +356,11 @@ class _Row:
 
     @classmethod
     def parse(cls, event: LedgerEvent) -> _Row:
+        kind = event.kind
         return cls(
-            kind=LedgerKind(event.kind),
+            kind=kind if type(kind) is LedgerKind else LedgerKind(kind),
             asset=event.asset.upper(),
-            symbol=None if event.symbol is None else normalize_symbol(event.symbol),
+            symbol=None if event.symbol is None else _canonical(event.symbol),
             quantity=_dec(event.quantity, "quantity"),
             amount=_dec(event.amount_quote, "amount_quote"),
             price=None if event.price is None else _dec(event.price, "price"),
@@ -349,9 +389,14 @@ class Ledger:
         self._rates: dict[tuple[str, str | None], Decimal] = {}
         self._pending: dict[tuple[str, str | None], list[_TradeFigures]] = {}
         self._daily: list[tuple[int, Decimal, Decimal]] = []  # (ts_ms, realized TRY, costs TRY)
+        self._daily_sorted = True  # entries in time order (lets a new day start by bisection)
+        self._positions: tuple[PositionState, ...] | None = None  # positions() until next apply
+        self._day_cache: tuple[int, int, Decimal, Decimal] | None = None
         self._peak: Decimal | None = None
         self._events_applied = 0
         self._duplicates = 0
+        # equity_try: which price values each asset, per set of priced symbols
+        self._equity_plans: dict[tuple[object, ...], list[tuple[str, str | None, str | None]]] = {}
 
     # -- building --------------------------------------------------------------------------------
 
@@ -369,6 +414,7 @@ class Ledger:
 
     def apply(self, event: LedgerEvent) -> None:
         """Apply one event. Never raises for bad data: it records a violation instead."""
+        self._positions = None
         with localcontext(LEDGER_CONTEXT):
             try:
                 self._apply(event)
@@ -406,14 +452,7 @@ class Ledger:
                         f" now {_sig(row.signature)}; kept the first",
                     )
                 return
-        handler = {
-            LedgerKind.FILL: self._apply_fill,
-            LedgerKind.FEE: self._apply_cost,
-            LedgerKind.TAX: self._apply_cost,
-            LedgerKind.FEE_CONVERSION: self._apply_conversion,
-            LedgerKind.ADJUSTMENT: self._apply_adjustment,
-        }[row.kind]
-        handler(row)
+        _HANDLERS[row.kind](self, row)
         # Remember the key only once the event was booked, so a malformed event that was
         # skipped does not shadow a later, valid copy.
         if key is not None:
@@ -441,7 +480,7 @@ class Ledger:
     def _apply_fill(self, row: _Row) -> None:
         if row.symbol is None:
             raise _Malformed("a FILL needs its pair symbol")
-        base, quote = split_pair(row.symbol, base=row.asset)
+        base, quote = _split(row.symbol, row.asset, None)
         quantity, amount = row.quantity, row.amount
         # A buy receives base and pays quote; a sell the reverse. Same signs are a corrupt row.
         if quantity == 0 or amount == 0 or (quantity > 0) == (amount > 0):
@@ -500,7 +539,7 @@ class Ledger:
         if row.symbol is None:
             raise _Malformed(f"a {row.kind.value} needs its pair symbol")
         # Fee and tax are charged in the quote: the asset names the quote, the rest is the base.
-        base, quote = split_pair(row.symbol, quote=row.asset)
+        base, quote = _split(row.symbol, None, row.asset)
         book = self._book(row.symbol, base, quote)
         self._keep(book)
         self._move(row.asset, row.quantity)
@@ -516,7 +555,7 @@ class Ledger:
     def _apply_conversion(self, row: _Row) -> None:
         if row.symbol is None or row.price is None or row.price <= 0:
             raise _Malformed("a FEE_CONVERSION needs its pair symbol and a positive rate")
-        base, quote = split_pair(row.symbol, quote=row.asset)
+        base, quote = _split(row.symbol, None, row.asset)
         book = self._book(row.symbol, base, quote)
         self._keep(book)
         self._move(row.asset, row.quantity)  # zero as written by events_from_fill
@@ -532,7 +571,7 @@ class Ledger:
         if row.symbol is not None and row.price is not None:
             if row.price <= 0:
                 raise _Malformed(f"ADJUSTMENT cost {row.price} must be above zero")
-            base, quote = split_pair(row.symbol, base=row.asset)
+            base, quote = _split(row.symbol, row.asset, None)
             book = self._book(row.symbol, base, quote)
             if row.quantity > 0:
                 new_cost = book.cost + row.quantity * row.price
@@ -562,6 +601,8 @@ class Ledger:
         book.tax_try += tax
         book.turnover_try += figures.turnover * rate
         if realized or fee or tax:
+            if self._daily and figures.ts_ms < self._daily[-1][0]:
+                self._daily_sorted = False
             self._daily.append((figures.ts_ms, realized, fee + tax))
 
     # -- reading ---------------------------------------------------------------------------------
@@ -581,7 +622,10 @@ class Ledger:
 
     def positions(self) -> tuple[PositionState, ...]:
         """Every pair's books, sorted by symbol."""
-        return tuple(self._books[s].freeze() for s in sorted(self._books))
+        # Frozen snapshots only change when an event is applied: a cycle asks several times.
+        if self._positions is None:
+            self._positions = tuple(self._books[s].freeze() for s in sorted(self._books))
+        return self._positions
 
     @property
     def violations(self) -> tuple[InvariantViolation, ...]:
@@ -629,14 +673,38 @@ class Ledger:
 
     def realized_today_try(self, day_start_ms: int) -> Decimal:
         """Realized PnL in TRY of events stamped at or after `day_start_ms` (fees excluded)."""
-        return _total(r for ts, r, _ in self._daily if ts >= day_start_ms)
+        return self._day_sums(day_start_ms)[0]
 
     def loss_today_try(self, day_start_ms: int) -> Decimal:
         """Today's realized loss in TRY as a non-negative magnitude: -(realized - fees - tax)
         since `day_start_ms`, or zero on a winning day. Unrealized PnL is not included."""
-        with localcontext(LEDGER_CONTEXT):
-            net = _total(r - c for ts, r, c in self._daily if ts >= day_start_ms)
+        net = self._day_sums(day_start_ms)[1]
         return -net if net < 0 else ZERO
+
+    def _day_sums(self, day_start_ms: int) -> tuple[Decimal, Decimal]:
+        """(realized, realized - costs) of entries stamped at or after `day_start_ms`.
+
+        Incremental: asked again for the same day, only entries added since are summed, and a
+        new day starts from a binary search while entries arrived in time order (they do unless
+        a conversion rate came late). Every call is made each cycle, so a rescan of the whole
+        history each time would grow with the number of trades ever made. Exact arithmetic in
+        the ledger context, so the order of summing cannot change the result.
+        """
+        daily = self._daily
+        cached = self._day_cache
+        if cached is not None and cached[0] == day_start_ms:
+            first, realized, net = cached[1], cached[2], cached[3]
+        else:
+            first, realized, net = 0, ZERO, ZERO
+            if self._daily_sorted:
+                first = bisect_left(daily, day_start_ms, key=_entry_ts)
+        ctx = LEDGER_CONTEXT
+        for ts, r, c in daily[first:] if first < len(daily) else ():
+            if ts >= day_start_ms:
+                realized = ctx.add(realized, r)
+                net = ctx.add(net, ctx.subtract(r, c))
+        self._day_cache = (day_start_ms, len(daily), realized, net)
+        return realized, net
 
     def state(self) -> LedgerState:
         """A frozen copy of everything the ledger holds (for comparisons and diagnostics)."""
@@ -665,10 +733,8 @@ class Ledger:
         complete. Raises MoneyError for a float or non-finite price.
         """
         with localcontext(LEDGER_CONTEXT):
-            marks = {
-                normalize_symbol(s): to_decimal(p, field=f"price {s}") for s, p in prices.items()
-            }
-            rates = {a.upper(): to_decimal(r, field=f"rate {a}") for a, r in quote_to_try.items()}
+            marks = {normalize_symbol(s): _mark_value(p, "price", s) for s, p in prices.items()}
+            rates = {a.upper(): _mark_value(r, "rate", a) for a, r in quote_to_try.items()}
             rates[HOME_CURRENCY] = _ONE
             unpriced: set[str] = set()
             positions = []
@@ -746,6 +812,110 @@ class Ledger:
                 unpriced=tuple(sorted(unpriced)),
             )
 
+    def equity_try(
+        self,
+        prices: Mapping[str, Decimal],
+        quote_to_try: Mapping[str, Decimal],
+        *,
+        cash: Mapping[str, Decimal] | None = None,
+    ) -> Decimal | None:
+        """The `equity_try` that `mark` would report for these prices, without building any
+        snapshot; None when the mark would be incomplete (an open position or a non-zero balance
+        without a price). For backtests, which value the books every step.
+
+        `cash` values other balances than the ledger's (a backtest values the exchange's totals
+        between two cycles, before the next cycle books the fills) with the same rules.
+        `prices` keys must be canonical symbols and values Decimals. Which price values each
+        asset is worked out once per set of priced symbols (the books only ever gain assets).
+        """
+        rates = dict(quote_to_try)
+        rates[HOME_CURRENCY] = _ONE
+        for symbol, book in self._books.items():
+            if book.quantity != 0 and (symbol not in prices or book.quote not in rates):
+                return None
+        balances = self._cash if cash is None else cash
+        key = (tuple(prices), tuple(rates), tuple(balances), len(self._books))
+        plan = self._equity_plans.get(key)
+        if plan is None:
+            plan = self._equity_plan(prices, rates, balances)
+            self._equity_plans[key] = plan
+        ctx = LEDGER_CONTEXT
+        equity = ZERO
+        for asset, symbol, quote in plan:
+            amount = balances[asset]
+            if quote is None:
+                if amount != 0:
+                    return None  # a balance nothing prices
+                continue
+            mark = rates[quote] if symbol is None else ctx.multiply(prices[symbol], rates[quote])
+            equity = ctx.add(equity, ctx.multiply(amount, mark))
+        return equity
+
+    def valuation(
+        self,
+        symbols: Iterable[str],
+        quote_to_try: Mapping[str, Decimal],
+        *,
+        cash: Mapping[str, Decimal] | None = None,
+    ) -> Callable[[Mapping[str, Decimal]], Decimal] | None:
+        """`equity_try` as a function of the prices of `symbols`, prepared once for as long as
+        the books, `cash` and the rates stay as they are (a backtest's quiet steps, when nothing
+        fills). The same terms summed in the same order, so the same Decimal results. None
+        when such a mark would be incomplete."""
+        rates = dict(quote_to_try)
+        rates[HOME_CURRENCY] = _ONE
+        keys = dict.fromkeys(symbols)
+        for symbol, book in self._books.items():
+            if book.quantity != 0 and (symbol not in keys or book.quote not in rates):
+                return None
+        balances = self._cash if cash is None else dict(cash)
+        ctx = LEDGER_CONTEXT
+        terms: list[tuple[Decimal, str | None, Decimal]] = []
+        for asset, symbol, quote in self._equity_plan(keys, rates, balances):
+            amount = balances[asset]
+            if quote is None:
+                if amount != 0:
+                    return None
+                continue
+            terms.append((amount, symbol, rates[quote]))
+        multiply, add = ctx.multiply, ctx.add
+
+        def value(prices: Mapping[str, Decimal]) -> Decimal:
+            equity = ZERO
+            for amount, symbol, rate in terms:
+                mark = rate if symbol is None else multiply(prices[symbol], rate)
+                equity = add(equity, multiply(amount, mark))
+            return equity
+
+        return value
+
+    def note_equity(self, equity_try: Decimal) -> None:
+        """Raise the peak as a complete `mark` with this equity would."""
+        if self._peak is None or equity_try > self._peak:
+            self._peak = equity_try
+
+    def _equity_plan(
+        self,
+        prices: Mapping[str, Decimal],
+        rates: Mapping[str, Decimal],
+        balances: Mapping[str, Decimal],
+    ) -> list[tuple[str, str | None, str | None]]:
+        # Mirrors `mark`: `_asset_mark`'s choice of price per asset, in the same (sorted) order.
+        plan: list[tuple[str, str | None, str | None]] = []
+        for asset in sorted(balances):
+            if asset in rates:
+                plan.append((asset, None, asset))
+                continue
+            candidates = {(b.quote, b.symbol) for b in self._books.values() if b.base == asset}
+            candidates |= {(quote, asset + quote) for quote in rates}
+            chosen = None
+            for quote, symbol in sorted(candidates, key=lambda c: (c[0] != HOME_CURRENCY, c)):
+                if symbol in prices and quote in rates:
+                    chosen = (asset, symbol, quote)
+                    break
+            plan.append(chosen if chosen is not None else (asset, None, None))
+        return plan
+
     def _asset_mark(
         self, asset: str, marks: Mapping[str, Decimal], rates: Mapping[str, Decimal]
     ) -> Decimal | None:
@@ -759,6 +929,20 @@ class Ledger:
             if symbol in marks and quote in rates:
                 return marks[symbol] * rates[quote]
         return None
+
+
+# Which method books each kind of event (looked up per event, so built once).
+_HANDLERS = {
+    LedgerKind.FILL: Ledger._apply_fill,
+    LedgerKind.FEE: Ledger._apply_cost,
+    LedgerKind.TAX: Ledger._apply_cost,
+    LedgerKind.FEE_CONVERSION: Ledger._apply_conversion,
+    LedgerKind.ADJUSTMENT: Ledger._apply_adjustment,
+}
+
+
+def _entry_ts(entry: tuple[int, Decimal, Decimal]) -> int:
+    return entry[0]
 
 
 def _sig(signature: tuple[Decimal, Decimal, Decimal | None]) -> str:

@@ -153,7 +153,7 @@ class MarketData:
         ]
         if need_rest and (self._feed is None or self._rest_fallback):
             tickers.update(await self._fetch(need_rest))
-        return {
+        quotes = {
             s: assess_quote(
                 s,
                 tickers.get(s),
@@ -163,6 +163,24 @@ class MarketData:
             )
             for s in symbols
         }
+        if self._feed is not None and prefetched:
+            # A feed ticker has no exchange timestamp, so a frozen exchange that keeps pushing
+            # the same prices looks fresh. The REST ticker read this cycle has one: when it says
+            # the exchange's data is old, the feed's copy of that data is stale too.
+            for s, q in quotes.items():
+                rest = prefetched.get(s)
+                if not q.tradable or rest is None or rest is q.ticker:
+                    continue
+                judged = assess_quote(
+                    s,
+                    rest,
+                    now_ms=now_ms,
+                    max_age_ms=self._max_age_ms,
+                    server_offset_ms=server_offset_ms,
+                )
+                if judged.status is QuoteStatus.STALE:
+                    quotes[s] = Quote(s, q.ticker, judged.age_ms, QuoteStatus.STALE)
+        return quotes
 
     async def _fetch(self, symbols: Iterable[str]) -> dict[str, Ticker]:
         wanted = set(symbols)

@@ -40,6 +40,7 @@ from btcbot_engine.exchange.port import (
     WriteBlocked,
 )
 from btcbot_engine.guard import PreWriteGuard
+from btcbot_engine.metrics import CANCEL_LATENCY_MS, ORDER_SUBMIT_LATENCY_MS, LatencyRecorder
 from btcbot_engine.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,10 @@ UNRESOLVED = (OrderState.NEW, OrderState.SUBMITTING, OrderState.UNKNOWN)
 LIVE_ON_EXCHANGE = (OrderState.OPEN, OrderState.PARTIAL, OrderState.CANCELING)
 # An UNKNOWN order absent from open and all orders this long is taken as never booked.
 UNKNOWN_ABSENT_GRACE_MS = 60_000
+# BTCTurk accepts a cancel and applies it later. While an accepted cancel is this fresh it is
+# awaited, not sent again; older, it is re-sent (a crash between persisting CANCELING and the
+# DELETE, or an exchange that never applied it), at most once per this interval.
+CANCEL_RETRY_MS = 10_000
 
 
 def client_order_id(run_id: str, cycle_id: str, intent_key: str) -> str:
@@ -120,6 +125,9 @@ class OrderManager:
         self._run_id = run_id
         self._clock_ms = clock_ms
         self.unknown_grace_ms = UNKNOWN_ABSENT_GRACE_MS
+        self.cancel_retry_ms = CANCEL_RETRY_MS
+        # One latency point per submit/cancel sent; the cycle drains them into its metrics.
+        self.latency = LatencyRecorder(clock_ms)
 
     # --- queries --------------------------------------------------------------------------
 
@@ -200,7 +208,8 @@ class OrderManager:
         cid, symbol = request.client_id, request.symbol
         try:
             self._guard.check("submit")  # again, at the last moment: the kill may be newer
-            ack = await self._exchange.submit(request)
+            with self.latency.measure(ORDER_SUBMIT_LATENCY_MS, symbol):
+                ack = await self._exchange.submit(request)
         except WriteBlocked as exc:
             self._transition(cid, OrderState.REJECTED, f"not sent: {exc}", last_error=str(exc))
             return OrderOutcome("skip", "oms:blocked", symbol, cid, str(exc))
@@ -230,16 +239,21 @@ class OrderManager:
         if order.exchange_order_id is None:
             # Nothing to cancel by id yet; reconciliation must resolve it first.
             return OrderOutcome("skip", "oms:cancel_unresolved", order.symbol, client_id)
+        if order.state is OrderState.CANCELING and not self._cancel_due(order):
+            # Accepted, not applied yet: a second DELETE would only add to the load.
+            return OrderOutcome("skip", "oms:cancel_pending", order.symbol, client_id)
         try:
             self._guard.check("cancel")
         except WriteBlocked as exc:
             return OrderOutcome("skip", "oms:blocked", order.symbol, client_id, str(exc))
         previous = order.state
-        if previous is not OrderState.CANCELING:
-            self._transition(client_id, OrderState.CANCELING, reason)
+        # (Re)entering CANCELING stamps the attempt, which restarts the retry interval.
+        detail = f"re-sent: {reason}" if previous is OrderState.CANCELING else reason
+        self._transition(client_id, OrderState.CANCELING, detail)
         try:
             self._guard.check("cancel")
-            await self._exchange.cancel(order.exchange_order_id)
+            with self.latency.measure(CANCEL_LATENCY_MS, order.symbol):
+                await self._exchange.cancel(order.exchange_order_id)
         except WriteBlocked as exc:
             self._transition(client_id, previous, f"cancel not sent: {exc}")
             return OrderOutcome("skip", "oms:blocked", order.symbol, client_id, str(exc))
@@ -251,8 +265,15 @@ class OrderManager:
                 "cancel", f"oms:cancel_rejected:{exc.reason}", order.symbol, client_id, str(exc)
             )
         except ExchangeError as exc:
+            # Not known to be accepted: back to the previous state, so the TTL (or the next
+            # cancel-all) sends it again instead of awaiting a cancel that may never come.
+            self._transition(client_id, previous, f"cancel not confirmed: {exc}")
             return OrderOutcome("cancel", "oms:cancel_error", order.symbol, client_id, str(exc))
         return OrderOutcome("cancel", "oms:cancel_requested", order.symbol, client_id, reason)
+
+    def _cancel_due(self, order: OrderRecord) -> bool:
+        """A CANCELING order's last cancel is old enough to be sent again."""
+        return self._clock_ms() - order.updated_ms >= self.cancel_retry_ms
 
     async def cancel_all(self, *, reason: str) -> list[OrderOutcome]:
         """Cancel every order of ours the exchange may hold."""
@@ -263,12 +284,14 @@ class OrderManager:
         return outcomes
 
     async def cancel_expired(self, ttl_s: int) -> list[OrderOutcome]:
-        """Cancel orders older than the TTL (once; CANCELING ones are awaited, not re-sent)."""
+        """Cancel orders older than the TTL (CANCELING ones are re-sent only once overdue)."""
         now = self._clock_ms()
         outcomes = []
         for order in self.open_orders():
             expired = now - order.created_ms >= ttl_s * 1000
-            if expired and order.state in (OrderState.OPEN, OrderState.PARTIAL):
+            live = order.state in (OrderState.OPEN, OrderState.PARTIAL)
+            overdue = order.state is OrderState.CANCELING and self._cancel_due(order)
+            if expired and (live or overdue):
                 outcomes.append(await self.cancel(order.client_id, reason="ttl"))
         return outcomes
 

@@ -6,6 +6,7 @@ env OR persisted, and so is safe mode. Turning either off at runtime never overr
 
 from __future__ import annotations
 
+from btcbot_engine import kill_request
 from btcbot_engine.config import Settings
 from btcbot_engine.gates import GateDecision, evaluate_gates, gate_inputs
 from btcbot_engine.store.db import StoreError
@@ -15,8 +16,11 @@ from btcbot_engine.store.readonly import read_runtime_flags
 def read_persisted_kill(settings: Settings) -> bool:
     """The persisted kill state for this database; False when no database exists yet.
 
-    A database we cannot read counts as killed: fail closed.
+    A pending kill request (`btcbot kill`/`panic` while an engine runs) counts as killed, and so
+    does a database we cannot read: fail closed.
     """
+    if kill_request.is_pending(settings.state_db_path):
+        return True
     try:
         return bool(read_runtime_flags(settings.state_db_path).kill_switch)
     except StoreError:
@@ -40,3 +44,21 @@ def effective_gates(settings: Settings) -> GateDecision:
             persisted_safe_mode=read_persisted_safe_mode(settings),
         )
     )
+
+
+def set_persisted_safe_mode(settings: Settings, on: bool, *, command: str) -> bool:
+    """Persist runtime safe mode in this database, with the instance lock held; returns the old
+    value. Raises InstanceLocked while an engine runs (change it there: the TUI's `s`) and
+    StoreError when the database cannot be opened. Env SAFE_MODE=true still wins either way.
+    """
+    from btcbot_engine.store.db import open_database
+    from btcbot_engine.store.lock import InstanceLock
+
+    with InstanceLock(settings.state_db_path, settings.account_key, command=command):
+        store = open_database(settings.state_db_path, account_key=settings.account_key)
+        try:
+            was = store.runtime.safe_mode()
+            store.runtime.set_safe_mode(on)
+        finally:
+            store.close()
+    return was

@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
-from btcbot_engine.cli.common import EXIT_USAGE, CliError
+from btcbot_engine.cli.common import EXIT_OK, EXIT_USAGE, CliError
 from btcbot_engine.config import ConfigError
 
 #: Modules under btcbot_engine.cli that add subcommands, in help order.
 COMMAND_MODULES = (
     "inspect_cmds",
     "run_cmd",
+    "canary_cmd",
     "sim_cmd",
+    "doctor_cmd",
     "drill_cmd",
+    "ops_cmds",
+    "report_cmds",
 )
 
 
@@ -57,3 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("btcbot: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `btcbot report | head`: the reader left; that is not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK

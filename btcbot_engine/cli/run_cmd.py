@@ -17,6 +17,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import signal
 
     from btcbot_engine.engine import Engine, RunOptions
+    from btcbot_engine.metrics_http import ExporterError
     from btcbot_engine.observability import configure_logging
     from btcbot_engine.store.db import StoreError
     from btcbot_engine.store.lock import InstanceLocked
@@ -43,13 +44,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     from btcbot_engine.runtime_state import effective_gates
 
     gates = effective_gates(settings)
+    metrics_url = None
+    if settings.observability_metrics_exporter == "prometheus":
+        host, port = settings.observability_prometheus_host, settings.observability_prometheus_port
+        metrics_url = f"http://{host}:{port}/metrics"
     print(
         f"btcbot run: mode {paint(gates.mode.value, 'bold')} "
         f"blocked_by [{', '.join(gates.blocked_by)}] exchange {settings.btcturk_base_url} "
         f"db {settings.state_db_path}",
         flush=True,
     )
-    logging.getLogger("btcbot_engine.arm_check").info("arm_check", extra={"gates": gates.to_json()})
+    allowed = {True: paint("ALLOWED", "red"), False: "blocked"}
+    print(
+        f"  live submit {allowed[gates.live_submit_allowed]}, "
+        f"live cancel {allowed[gates.live_cancel_allowed]}; "
+        f"metrics {metrics_url or 'not exported (OBSERVABILITY_METRICS_EXPORTER=none)'}",
+        flush=True,
+    )
+    arm_log = logging.getLogger("btcbot_engine.arm_check")
+    arm_log.setLevel(logging.INFO)  # the audit record is written whatever LOG_LEVEL says
+    arm_log.info(
+        "arm_check",
+        extra={
+            "gates": gates.to_json(),
+            "exchange": settings.btcturk_base_url,
+            "db": str(settings.state_db_path),
+            "key_hint": settings.key_hint,
+            "metrics_exporter": metrics_url,
+        },
+    )
 
     def on_signal(signum: int, _frame: object) -> None:
         print(f"btcbot run: signal {signum}, stopping after the current step", flush=True)
@@ -70,6 +93,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError(str(exc), EXIT_USAGE) from None
     except StoreError as exc:
         raise CliError(f"database: {exc}", EXIT_USAGE) from None
+    except ExporterError as exc:
+        raise CliError(f"{exc} (OBSERVABILITY_PROMETHEUS_HOST/PORT)", EXIT_USAGE) from None
     print(f"btcbot run: stopped after {engine.cycles_run} cycle(s)", flush=True)
     return EXIT_OK
 

@@ -20,6 +20,23 @@ class CanaryPlan:
     ttl_seconds: float
     max_cycles: int = 1
     cycle_seconds: float = 10.0
+    # How far below the best bid to rest: 0 = one price step below (the least passive price
+    # that still rests); more keeps the order further from a fill.
+    offset_bps: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryOrder:
+    """One canary order as last read back from the exchange (the summary's evidence)."""
+
+    client_id: str
+    order_id: int | None
+    side: str
+    price: Decimal | None
+    quantity: Decimal
+    filled_quantity: Decimal
+    state: str  # our OMS state (OPEN, CANCELED, FILLED, REJECTED, ...)
+    exchange_status: str = ""  # Untouched / Partial / Closed / Canceled, "absent", or "" unread
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +60,12 @@ class CanaryView:
     pnl_try: Decimal = Decimal(0)
     verified: bool = False  # summary figures re-read from the exchange after the run
     events: tuple[str, ...] = ()  # newest last, short operator-facing lines
+    detail: str = ""  # one line explaining stop_reason (or the refusal)
+    orders: tuple[CanaryOrder, ...] = ()  # the canary's orders, as verified
+    other_open: int = 0  # open orders on the symbol that are not the canary's (at the check)
+    safe_mode_on: bool = False  # safe mode was turned on when the canary ended
+    started_ms: int | None = None
+    ended_ms: int | None = None
 
     @property
     def active(self) -> bool:

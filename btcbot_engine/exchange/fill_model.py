@@ -299,6 +299,31 @@ def match_resting_on_bar(
     return [FillSlice(order.price, quantity, Liquidity.MAKER, fee, tax, exact)]
 
 
+def match_taker_on_bar(
+    order: PaperOrder,
+    open_price: Decimal,
+    volume: Decimal,
+    participation: Decimal,
+    fees: FeeSchedule,
+    *,
+    quantity_step: Decimal | None = None,
+) -> list[FillSlice]:
+    """The candle variant for an order that arrives before a bar opens and crosses its first
+    print: a BUY with limit >= `open_price` (a SELL with limit <= it) takes at `open_price`,
+    taker fee, capped by `participation * volume` and by what is left. `open_price` is the bar's
+    open already moved by any slippage the caller models. Otherwise nothing (the order rests).
+    """
+    if not ZERO < participation <= ONE:
+        raise ValueError(f"participation {participation} must be in (0, 1]")
+    if not _within(order.side, open_price, order.price):
+        return []
+    quantity = _truncate(min(order.left_quantity, volume * participation), quantity_step)
+    if quantity <= ZERO:
+        return []
+    fee, tax, exact = fees.charge(open_price * quantity, Liquidity.TAKER, order.fee_accrued)
+    return [FillSlice(open_price, quantity, Liquidity.TAKER, fee, tax, exact)]
+
+
 # ---- orders that take liquidity -----------------------------------------------------------------
 
 

@@ -623,15 +623,7 @@ class PaperExchange:
             self._free.setdefault(asset, ZERO)
             self._locked.setdefault(asset, ZERO)
 
-        if method is OrderMethod.MARKET:
-            self._fill_market(order, book, now)
-        elif is_marketable(order.side, order.price, book):
-            taken = match_marketable(
-                self._paper_view(order), book, self._fees, quantity_step=order.quantity_step
-            )
-            self._remember(pair, book, taken.book)
-            for piece in taken.slices:
-                self._apply(order, piece, now)
+        self._match_on_submit(order, book, now)
         return SubmitAck(
             order_id=order.order_id,
             client_id=order.client_id,
@@ -642,6 +634,19 @@ class PaperExchange:
             quantity=quantity,
             created_ms=now,
         )
+
+    def _match_on_submit(self, order: _Order, book: OrderBook, now: int) -> None:
+        """Take liquidity at once for a market or crossing order (the replay exchange
+        overrides this: there, a new order first trades on the next bar)."""
+        if order.method is OrderMethod.MARKET:
+            self._fill_market(order, book, now)
+        elif is_marketable(order.side, order.price, book):
+            taken = match_marketable(
+                self._paper_view(order), book, self._fees, quantity_step=order.quantity_step
+            )
+            self._remember(order.symbol, book, taken.book)
+            for piece in taken.slices:
+                self._apply(order, piece, now)
 
     def _fill_market(self, order: _Order, book: OrderBook, now: int) -> None:
         # A market order never rests: what the 5% band or the depth cannot fill is dropped.

@@ -297,6 +297,12 @@ def account_mismatch(path: Path, bound: str, wanted: str) -> AccountMismatch:
         # Account keys may be derived from credentials: show only enough to tell two apart.
         return text if len(text) <= 8 else f"{text[:8]}…"
 
+    if "paper" in (bound, wanted):
+        have, need = ("paper-trading", "live") if bound == "paper" else ("live", "paper-trading")
+        return AccountMismatch(
+            f"database {path} holds {have} state; {need} runs need their own database: "
+            "set STATE_DB_PATH to another file (paper and live never share one)"
+        )
     return AccountMismatch(
         f"database {path} belongs to account key {short(bound)!r}, not {short(wanted)!r}; "
         "use a separate database per account"

@@ -19,12 +19,14 @@ from btcbot_engine.strategies.base import (
     Strategy,
     StrategyContext,
 )
+from btcbot_engine.strategies.canary import CanaryStrategy
 from btcbot_engine.strategies.mean_reversion import MeanReversionStrategy
 from btcbot_engine.strategies.profit_aware import ProfitAwareStrategy
 from btcbot_engine.strategies.sma_cross import SmaCrossStrategy
 
 __all__ = [
     "STRATEGIES",
+    "CanaryStrategy",
     "FeeRates",
     "MeanReversionStrategy",
     "OpenOrdersView",
@@ -41,6 +43,8 @@ STRATEGIES: dict[str, Callable[..., Strategy]] = {
     "profit_aware": ProfitAwareStrategy,
     "mean_reversion": MeanReversionStrategy,
     "sma_cross": SmaCrossStrategy,
+    # The bounded live canary's one passive BUY; built by btcbot_engine.canary, not by STRATEGY.
+    "canary": CanaryStrategy,
 }
 
 

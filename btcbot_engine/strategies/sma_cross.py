@@ -10,6 +10,15 @@ Equal SMAs keep the previous relation, so touching without crossing is not a sig
 Closes come from `ctx.history[symbol]`: the first time a symbol is seen, its whole history is
 replayed to warm up (once); afterwards each call with a new `now_ms` consumes only the newest
 value. Without history the ticker mid is the close. Call `propose` once per step.
+
+Orders are passive by default (buy at the bid, sell at the ask). With `taker_bps` > 0 they are
+marketable limits priced that far through the touch (buy at ask * (1 + bps), sell at bid *
+(1 - bps)): a market order with a price cap, which the paper and replay exchanges fill as a taker.
+
+`preview(symbol, close, now_ms)` lets a backtest feed a step's close without a full cycle: it
+advances the windows exactly as `propose` would and says whether that step has a cross; if so the
+cross is kept for the `propose` call of the same step, so skipping quiet steps cannot change what
+the strategy decides.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from decimal import Decimal
 from btcbot_engine.domain.intents import Intent, IntentKind
 from btcbot_engine.domain.orders import Side
 from btcbot_engine.strategies.base import (
+    BPS,
     ZERO,
     StrategyContext,
     exit_intent,
@@ -54,14 +64,34 @@ class SmaCrossStrategy:
     slow: int = 30
     quantity: Decimal = Decimal("0.01")
     max_spread_bps: Decimal = Decimal(100)
+    taker_bps: Decimal = Decimal(0)
     name: str = "sma_cross"
     _states: dict[str, _SmaState] = field(default_factory=dict, init=False, repr=False)
+    _pending: dict[str, tuple[int, int]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.fast < self.slow:
             raise ValueError(f"need 1 <= fast < slow, got fast={self.fast} slow={self.slow}")
         if self.quantity <= 0:
             raise ValueError(f"quantity must be > 0, got {self.quantity}")
+        if not 0 <= self.taker_bps < 10000:
+            raise ValueError(f"taker_bps must be in [0, 10000), got {self.taker_bps}")
+
+    def preview(self, symbol: str, close: Decimal, now_ms: int) -> bool:
+        """Consume this step's close ahead of `propose`; True when the step has a cross (then
+        `propose` at the same `now_ms` returns it). False for an unknown symbol too: its first
+        step needs the warm-up in `propose`, so the caller must run the full cycle."""
+        state = self._states.get(symbol)
+        if state is None:
+            return True
+        if state.last_ms is not None and now_ms <= state.last_ms:
+            return False
+        signal = self._step(state, close)
+        state.last_ms = now_ms
+        if signal == NO_CROSS:
+            return False
+        self._pending[symbol] = (now_ms, signal)
+        return True
 
     def observe(self, symbol: str, close: Decimal) -> int:
         """Feed one close; return CROSS_UP, CROSS_DOWN or NO_CROSS. O(1)."""
@@ -69,21 +99,28 @@ class SmaCrossStrategy:
         if state is None:
             state = _SmaState(deque(maxlen=self.fast), deque(maxlen=self.slow))
             self._states[symbol] = state
+        return self._step(state, close)
+
+    def _step(self, state: _SmaState, close: Decimal) -> int:
+        fast, slow = self.fast, self.slow
+        fast_q, slow_q = state.fast_q, state.slow_q
         # Subtract the value about to fall out of each window before appending (maxlen drops it).
-        if len(state.fast_q) == self.fast:
-            state.fast_sum -= state.fast_q[0]
-        if len(state.slow_q) == self.slow:
-            state.slow_sum -= state.slow_q[0]
-        state.fast_q.append(close)
-        state.slow_q.append(close)
-        state.fast_sum += close
-        state.slow_sum += close
-        if len(state.slow_q) < self.slow:
+        fast_sum, slow_sum = state.fast_sum, state.slow_sum
+        if len(fast_q) == fast:
+            fast_sum -= fast_q[0]
+        if len(slow_q) == slow:
+            slow_sum -= slow_q[0]
+        fast_q.append(close)
+        slow_q.append(close)
+        state.fast_sum = fast_sum = fast_sum + close
+        state.slow_sum = slow_sum = slow_sum + close
+        if len(slow_q) < slow:
             return NO_CROSS
         # Compare sums scaled to a common denominator instead of dividing: exact in Decimal.
-        diff = state.fast_sum * self.slow - state.slow_sum * self.fast
-        relation = 1 if diff > 0 else -1 if diff < 0 else state.relation
-        previous, state.relation = state.relation, relation
+        diff = fast_sum * slow - slow_sum * fast
+        previous = state.relation
+        relation = 1 if diff > 0 else -1 if diff < 0 else previous
+        state.relation = relation
         if previous == -1 and relation == 1:
             return CROSS_UP
         if previous == 1 and relation == -1:
@@ -91,6 +128,9 @@ class SmaCrossStrategy:
         return NO_CROSS
 
     def _signal(self, ctx: StrategyContext, symbol: str) -> int:
+        pending = self._pending.pop(symbol, None)
+        if pending is not None and pending[0] == ctx.now_ms:
+            return pending[1]  # previewed this very step
         history = ctx.history.get(symbol, ())
         state = self._states.get(symbol)
         if state is not None and state.last_ms is not None and ctx.now_ms <= state.last_ms:
@@ -123,20 +163,23 @@ class SmaCrossStrategy:
             position = held_position(ctx, symbol, ticker.bid)
             open_orders = ctx.open_on(symbol)
             if signal == CROSS_UP and position is None and not open_orders.buys:
+                through = self.taker_bps / BPS
                 intents.append(
                     Intent(
                         strategy=self.name,
                         symbol=symbol,
                         side=Side.BUY,
                         kind=IntentKind.OPEN,
-                        price=ticker.bid,
+                        price=ticker.ask * (1 + through) if through else ticker.bid,
                         quantity=self.quantity,
                         reason="entry:sma_cross_up",
                         key=intent_key(self.name, symbol, Side.BUY, "entry"),
                     )
                 )
             elif signal == CROSS_DOWN and position is not None and not open_orders.sells:
+                through = self.taker_bps / BPS
+                price = ticker.bid * (1 - through) if through else ticker.ask
                 intents.append(
-                    exit_intent(self.name, position, ticker.ask, "exit:sma_cross_down", "exit")
+                    exit_intent(self.name, position, price, "exit:sma_cross_down", "exit")
                 )
         return intents

@@ -154,3 +154,28 @@ def test_second_instance_is_refused_naming_the_holder(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert f"pid {os.getpid()}" in out.stderr
     assert "state.db" in out.stderr
+
+
+def test_a_pending_kill_request_shows_as_killed(tmp_path: Path) -> None:
+    from btcbot_engine.kill_request import request_kill
+
+    request_kill(tmp_path / "state.db", "test")
+    out = _run(
+        ["btcbot_engine.cli", "gates", "--json"], _env(tmp_path, KILL_SWITCH="false"), tmp_path
+    )
+    assert "KILL_SWITCH" in json.loads(out.stdout)["blocked_by"]
+
+
+def test_a_closed_pipe_is_not_a_traceback(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "btcbot_engine.cli", "gates"],
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader goes away before the first line is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=30) == 0
+    assert "Traceback" not in err

@@ -50,6 +50,10 @@ EP_KLINES = "GET graph /v1/klines/history"
 
 SNIPPET_CHARS = 200
 _INT_RE = re.compile(r"-?[0-9]{1,30}")
+# No real price, amount, fee or balance comes near 1e30 (or, unless zero, 1e-30). Beyond that a
+# number only comes from a broken reply, and Decimal arithmetic on it overflows: with the
+# default context even `-Decimal("1E+999999999")` raises.
+_MAX_EXPONENT = 30
 
 
 # --------------------------------------------------------------------------------------------
@@ -160,6 +164,15 @@ class Fields:
         value = self.raw.get(key)
         return None if value is None else _as_decimal(value, self, key)
 
+    def amount(self, key: str) -> Decimal:
+        """A required price, quantity or balance: a finite decimal, never negative."""
+        return _non_negative(self.decimal(key), self, key)
+
+    def opt_amount(self, key: str) -> Decimal | None:
+        """An optional price, quantity or balance; null or absent -> None."""
+        value = self.opt_decimal(key)
+        return None if value is None else _non_negative(value, self, key)
+
     def array(self, key: str) -> list[Any]:
         """A required JSON array."""
         value = self.get(key)
@@ -196,9 +209,18 @@ def _as_decimal(value: Any, where: Fields, key: str) -> Decimal:
     if isinstance(value, bool):
         raise where.fail(key, f"expected a decimal, got {_describe(value)}")
     try:
-        return to_decimal(value, field=key)
+        result = to_decimal(value, field=key)
     except MoneyError as exc:
         raise where.fail(key, str(exc).removeprefix(f"{key}: ")) from None
+    if result and not -_MAX_EXPONENT < result.adjusted() < _MAX_EXPONENT:
+        raise where.fail(key, f"out of range: {_short(str(result), 40)}")
+    return result
+
+
+def _non_negative(value: Decimal, where: Fields, key: str) -> Decimal:
+    if value < 0:
+        raise where.fail(key, f"negative: {value}")
+    return value
 
 
 def _list(value: Any, endpoint: str, path: str = "data") -> list[Any]:
@@ -321,8 +343,8 @@ def parse_symbol_rules(symbol: Fields) -> SymbolRules:
         tick_size=tick_size,
         min_notional=min_notional,
         # JSON numbers in the wire format; parse_float=Decimal kept their exact digits.
-        min_price=symbol.opt_decimal("minimumLimitOrderPrice"),
-        max_price=symbol.opt_decimal("maximumLimitOrderPrice"),
+        min_price=symbol.opt_amount("minimumLimitOrderPrice"),
+        max_price=symbol.opt_amount("maximumLimitOrderPrice"),
         has_fraction=symbol.flag("hasFraction"),
         order_methods=frozenset(methods),
     )
@@ -342,13 +364,13 @@ def parse_ticker(item: Fields, received_at_ms: int) -> Ticker:
     """One ticker object (JSON numbers, read exactly as Decimal)."""
     return Ticker(
         symbol=normalize_symbol(item.text("pair")),
-        bid=item.decimal("bid"),
-        ask=item.decimal("ask"),
-        last=item.decimal("last"),
-        high=item.decimal("high"),
-        low=item.decimal("low"),
-        volume=item.decimal("volume"),
-        average=item.decimal("average"),
+        bid=item.amount("bid"),
+        ask=item.amount("ask"),
+        last=item.amount("last"),
+        high=item.amount("high"),
+        low=item.amount("low"),
+        volume=item.amount("volume"),
+        average=item.amount("average"),
         exchange_ts_ms=item.integer("timestamp"),
         received_at_ms=received_at_ms,
     )
@@ -409,9 +431,9 @@ def parse_balances(data: Any, endpoint: str = EP_BALANCES) -> list[Balance]:
         balances.append(
             Balance(
                 asset=item.text("asset").upper(),
-                total=item.decimal("balance"),
-                free=item.decimal("free"),
-                locked=item.decimal("locked"),
+                total=item.amount("balance"),
+                free=item.amount("free"),
+                locked=item.amount("locked"),
             )
         )
     return balances
@@ -480,7 +502,7 @@ def parse_order(item: Fields) -> ExchangeOrder:
         symbol=_order_symbol(item),
         side=parse_side(item, "type"),
         method=parse_method(item, "method"),
-        price=item.decimal("price"),
+        price=item.amount("price"),
         quantity=quantity,
         left_quantity=left,
         status=parse_status(item, "status"),
@@ -567,7 +589,7 @@ def parse_submit_ack(data: Any, received_at_ms: int, endpoint: str = EP_SUBMIT) 
     otherwise clear ack would turn a placed order into an uncertain one. Our receive time is used.
     """
     item = Fields(data, endpoint)
-    price = item.opt_decimal("price")
+    price = item.opt_amount("price")
     created = item.opt_integer("datetime")
     return SubmitAck(
         order_id=item.integer("id"),
@@ -576,7 +598,7 @@ def parse_submit_ack(data: Any, received_at_ms: int, endpoint: str = EP_SUBMIT) 
         side=parse_side(item, "type"),
         method=parse_method(item, "method"),
         price=price,
-        quantity=item.decimal("quantity"),
+        quantity=item.amount("quantity"),
         created_ms=created if created else received_at_ms,
     )
 
@@ -612,7 +634,10 @@ def parse_klines(payload: Any, endpoint: str = EP_KLINES) -> list[Candle]:
             raise body.fail(key, f"has {len(column)} values for {len(times)} times")
     candles: list[Candle] = []
     for i, t in enumerate(times):
-        values = {k: _as_decimal(col[i], body, f"{k}[{i}]") for k, col in columns.items()}
+        values = {
+            k: _non_negative(_as_decimal(col[i], body, f"{k}[{i}]"), body, f"{k}[{i}]")
+            for k, col in columns.items()
+        }
         candles.append(
             Candle(
                 open_time_s=_as_int(t, body, f"t[{i}]"),

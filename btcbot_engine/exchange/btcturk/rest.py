@@ -160,6 +160,18 @@ class _Spec:
 
 
 @dataclass(frozen=True, slots=True)
+class RestStats:
+    """Monotonically increasing counters of one client since it was made (never reset).
+
+    `rate_limited` counts HTTP 429 replies; `retries` counts re-sent attempts of any kind
+    (after a 429, a 5xx, a transport error or a stale nonce). Callers take deltas.
+    """
+
+    rate_limited: int = 0
+    retries: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class _Reply:
     """A decoded reply plus timing of the attempt that produced it."""
 
@@ -218,6 +230,8 @@ class BtcturkExchange:
         self._last_rtt_ms: int | None = None
         self._clock_lock = asyncio.Lock()
         self._info_cache: tuple[float, dict[str, SymbolRules]] | None = None
+        self._count_429 = 0
+        self._count_retries = 0
 
         self._credentials: _Credentials | None = None
         self._credential_problem: str | None = None
@@ -262,6 +276,10 @@ class BtcturkExchange:
     def budget_used(self) -> dict[str, float]:
         """Per endpoint group, the fraction of the client-side rate budget in use (0..1)."""
         return self._limiter.budget_used()
+
+    def stats(self) -> RestStats:
+        """429 replies and retries so far (monotonic; the cycle's metrics take deltas)."""
+        return RestStats(rate_limited=self._count_429, retries=self._count_retries)
 
     @property
     def limiter(self) -> rl.RateLimiter:
@@ -651,9 +669,12 @@ class BtcturkExchange:
             await self._ensure_clock()
         state = self._policy.start(self._rng)
         nonce_retry_used = False
+        # Endpoints without a quota (server time, exchangeinfo) still honour a 429's Retry-After
+        # on their next call: the limiter holds them under their own name.
+        limiter_key = spec.group or spec.endpoint
         content = json.dumps(spec.body, separators=(",", ":")).encode() if spec.body else None
         while True:
-            await self._limiter.acquire(spec.group, max_wait_s=self._max_total_retry_wait_s)
+            await self._limiter.acquire(limiter_key, max_wait_s=self._max_total_retry_wait_s)
             if spec.kind != "read":
                 # After the limiter's wait: a kill switch set meanwhile still stops this write.
                 self._check_guard(spec.kind)
@@ -699,8 +720,9 @@ class BtcturkExchange:
             text = response.text
 
             if status == 429:
+                self._count_429 += 1
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                self._limiter.block(spec.group, retry_after)
+                self._limiter.block(limiter_key, retry_after)
                 wait = state.next_wait(retry_after)
                 if wait is None:
                     log.warning(
@@ -714,6 +736,7 @@ class BtcturkExchange:
                 log.warning(
                     "%s rate limited; retrying in %.1f s (req %s)", spec.endpoint, wait, request_id
                 )
+                self._count_retries += 1
                 await asyncio.sleep(wait)
                 continue
 
@@ -733,6 +756,7 @@ class BtcturkExchange:
                         request_id,
                     )
                     await self.measure_clock_offset()
+                    self._count_retries += 1
                     continue
                 log.warning("%s -> 401 %s (req %s)", spec.endpoint, message, request_id)
                 raise AuthFailed(f"{spec.endpoint}: HTTP 401: {message}")
@@ -787,6 +811,7 @@ class BtcturkExchange:
             wait,
             request_id,
         )
+        self._count_retries += 1
         await asyncio.sleep(wait)
 
     def _server_text(self, text: str) -> str:

@@ -11,6 +11,7 @@ Decimal (or int), never through a float. NaN, Infinity and negatives are refused
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -19,6 +20,9 @@ from typing import Any
 
 from btcbot_engine.domain.market import BookLevel, Ticker, normalize_symbol
 from btcbot_engine.domain.money import MoneyError, to_non_negative
+
+_DIGITS = re.compile(r"[0-9]{1,30}")
+_MAX_EXPONENT = 30
 
 
 class Model(IntEnum):
@@ -120,7 +124,8 @@ def decode_frame(raw: str | bytes) -> tuple[int, dict[str, Any]]:
     """Split raw text into (model, body); raise FrameError if it is not `[int, {...}]`."""
     try:
         data = json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: nesting deeper than the interpreter's stack ("[[[[...").
         raise FrameError(None, f"not JSON ({type(exc).__name__})") from None
     if not isinstance(data, list) or len(data) != 2:
         raise FrameError(None, "not a 2-element array")
@@ -155,9 +160,14 @@ def _int_field(body: Mapping[str, Any], key: str, model: int) -> int:
 def _money(body: Mapping[str, Any], key: str, model: int) -> Decimal:
     value = _field(body, key, model)
     try:
-        return to_non_negative(value, field=key)
+        result = to_non_negative(value, field=key)
     except MoneyError as exc:
         raise FrameError(model, str(exc)) from None
+    # As in the REST parser: beyond 1e30 (or below 1e-30) only a broken frame, and arithmetic
+    # on such a Decimal overflows.
+    if result and not -_MAX_EXPONENT < result.adjusted() < _MAX_EXPONENT:
+        raise FrameError(model, f"field {key} is out of range")
+    return result
 
 
 def _symbol(body: Mapping[str, Any], model: int) -> str:
@@ -268,8 +278,9 @@ def _opt_int(body: Mapping[str, Any], key: str, model: int) -> int | None:
         raise FrameError(model, f"field {key} is not an int")
     if isinstance(value, int):
         return value
-    # Ids above 2**53 may come as strings in some clients' frames; accept plain digit strings.
-    if isinstance(value, str) and value.isdigit():
+    # Ids above 2**53 may come as strings in some clients' frames; accept plain ASCII digits
+    # (str.isdigit() also says yes to "²", which int() refuses).
+    if isinstance(value, str) and _DIGITS.fullmatch(value):
         return int(value)
     raise FrameError(model, f"field {key} is not an int")
 

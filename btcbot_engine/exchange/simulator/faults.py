@@ -24,8 +24,11 @@ class Faults:
     retry_after_s: int = 1  # Retry-After header value on those 429s (body as reference section 5)
     server_error_remaining: int = 0  # the next N REST requests answer server_error_status
     server_error_status: int = 503
+    server_error_path: str = ""  # e.g. "/api/v1/users/balances"; "" means any REST path
     html_errors: bool = False  # error replies (429/5xx) come as an HTML page, not JSON
-    slow_reply_s: float = 0.0  # delay before every REST reply
+    slow_reply_s: float = 0.0  # delay before every REST reply (after the request was served)
+    slow_reply_path: str = ""  # e.g. "/api/v1/order"; "" means slow_reply_s delays every path
+    submit_delay_s: float = 0.0  # POST /api/v1/order waits this long before booking the order
     lost_submit_ack_remaining: int = 0  # next N POST /api/v1/order: booked, then no reply
     malformed_remaining: int = 0  # next N replies on malformed_path are broken
     malformed_path: str = ""  # e.g. "/api/v2/ticker"; "" means any REST path
@@ -33,6 +36,7 @@ class Faults:
     ws_stall: bool = False  # WS stays connected (pings answered) but sends no data frames
     ws_disconnect_every_s: float = 0.0  # >0: the server closes every WS connection that often
     clock_skew_ms: int = 0  # server clock = real clock + skew
+    cancel_delay_ticks: int = 0  # an accepted cancel is carried out this many ticks later
 
     def copy(self) -> Faults:
         """An independent copy (callers outside the server loop only ever get copies)."""
@@ -48,8 +52,11 @@ _FIELD_TYPES: dict[str, type] = {
     "retry_after_s": int,
     "server_error_remaining": int,
     "server_error_status": int,
+    "server_error_path": str,
     "html_errors": bool,
     "slow_reply_s": float,
+    "slow_reply_path": str,
+    "submit_delay_s": float,
     "lost_submit_ack_remaining": int,
     "malformed_remaining": int,
     "malformed_path": str,
@@ -57,6 +64,7 @@ _FIELD_TYPES: dict[str, type] = {
     "ws_stall": bool,
     "ws_disconnect_every_s": float,
     "clock_skew_ms": int,
+    "cancel_delay_ticks": int,
 }
 # Keep the table honest: a switch added to the dataclass must be typed here too.
 assert set(_FIELD_TYPES) == {f.name for f in dataclasses.fields(Faults)}
@@ -68,7 +76,9 @@ _NON_NEGATIVE = {
     "lost_submit_ack_remaining",
     "malformed_remaining",
     "slow_reply_s",
+    "submit_delay_s",
     "ws_disconnect_every_s",
+    "cancel_delay_ticks",
 }
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}

@@ -75,6 +75,25 @@ class SimulatorControl:
         """(monotonic time, method, path, HTTP status; 0 = dropped) of every REST request."""
         return self._call(lambda: list(self._server.request_log))
 
+    def counts(self) -> dict[str, int]:
+        """The server's counters: requests, rate_limited, server_errors, lost_submit_acks, ..."""
+        return self._call(lambda: dict(self._server.counts))
+
+    def in_flight(self, method: str, path: str) -> int:
+        """How many `method path` REST requests the server is serving right now."""
+        key = (method.upper(), path.lower().rstrip("/"))
+        return self._call(lambda: self._server.in_flight[key])
+
+    def cancel_requests(self) -> dict[int, int]:
+        """{order id: accepted cancel requests} for every order that was asked to cancel."""
+        return self._call(
+            lambda: {
+                o.id: o.cancel_requests
+                for o in self._server.engine.orders.values()
+                if o.cancel_requests
+            }
+        )
+
     def set_mid_price(self, symbol: str, price: Decimal, *, volume: Decimal | None = None) -> None:
         """Make the next tick move `symbol`'s mid to `price` (to force a cross in tests).
 

@@ -63,6 +63,8 @@ class SimOrder:
     status: str = UNTOUCHED
     locked: Decimal = Decimal(0)  # quote for buys, base for sells
     cancel_requested: bool = False
+    cancel_due_tick: int = 0  # market tick from which an accepted cancel is carried out
+    cancel_requests: int = 0  # accepted DELETEs for this order (drills count double cancels)
 
     @property
     def is_open(self) -> bool:
@@ -463,21 +465,29 @@ class MatchingEngine:
 
     # ---- cancel ---------------------------------------------------------------------------------
 
-    def request_cancel(self, order_id: int) -> None:
-        """Accept a cancel; it takes effect on the next tick (the real cancel is asynchronous)."""
+    def request_cancel(self, order_id: int, delay_ticks: int = 0) -> None:
+        """Accept a cancel; it takes effect on the next tick (the real cancel is asynchronous).
+
+        `delay_ticks` postpones it further (the async-cancel fault). A repeated request keeps the
+        first one's due tick.
+        """
         order = self.orders.get(order_id)
         if order is None:
             raise bad_request(errors.NO_ORDER_MATCHES_YOUR_REQUEST)
         if not order.is_open:
             raise bad_request(errors.ORDER_COULD_NOT_BE_CANCELED)
-        order.cancel_requested = True
+        order.cancel_requests += 1
+        if not order.cancel_requested:
+            order.cancel_requested = True
+            order.cancel_due_tick = self.market.ticks + delay_ticks
 
     def process_cancels(self) -> None:
-        """Carry out accepted cancels: status Canceled, funds released, WS 452."""
+        """Carry out accepted cancels that are due: status Canceled, funds released, WS 452."""
         changed = False
         now = self.clock.now_ms()
         for order in self.orders.values():
-            if order.cancel_requested and order.is_open:
+            due = order.cancel_due_tick <= self.market.ticks
+            if order.cancel_requested and order.is_open and due:
                 order.status = CANCELED
                 order.update_ms = now
                 self._release(order)

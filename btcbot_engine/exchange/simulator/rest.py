@@ -77,6 +77,11 @@ def _canonical(path: str) -> str:
     return path.rstrip("/") or "/"
 
 
+def _on_path(wanted: str, path: str) -> bool:
+    """A path-restricted fault applies here ("" = every path)."""
+    return not wanted or _canonical(wanted) == path
+
+
 def malform(payload: Any, variant: int) -> Any:
     """Break a reply the way a changed or buggy API would: drop a field, or change its type.
 
@@ -118,19 +123,25 @@ class RestApp:
         server = self.server
         server.counts["requests"] += 1
         faults = server.faults
-        result: Response | None
-        if faults.rate_limit_remaining > 0:
-            faults.rate_limit_remaining -= 1
-            server.counts["rate_limited"] += 1
-            result = self._rate_limited()
-        elif faults.server_error_remaining > 0:
-            faults.server_error_remaining -= 1
-            server.counts["server_errors"] += 1
-            result = self._server_error(faults.server_error_status)
-        else:
-            result = await self._dispatch(request, path)
-        if faults.slow_reply_s > 0:
-            await asyncio.sleep(faults.slow_reply_s)
+        key = (request.method, path)
+        # Drills watch this to kill a client while its request is on the server.
+        server.in_flight[key] += 1
+        try:
+            result: Response | None
+            if faults.rate_limit_remaining > 0:
+                faults.rate_limit_remaining -= 1
+                server.counts["rate_limited"] += 1
+                result = self._rate_limited()
+            elif faults.server_error_remaining > 0 and _on_path(faults.server_error_path, path):
+                faults.server_error_remaining -= 1
+                server.counts["server_errors"] += 1
+                result = self._server_error(faults.server_error_status)
+            else:
+                result = await self._dispatch(request, path)
+            if faults.slow_reply_s > 0 and _on_path(faults.slow_reply_path, path):
+                await asyncio.sleep(faults.slow_reply_s)
+        finally:
+            server.in_flight[key] -= 1
         server.log_request(
             started, request.method, request.path, 0 if result is None else result.status
         )
@@ -149,8 +160,7 @@ class RestApp:
         if isinstance(payload, Response):
             return payload
         faults = self.server.faults
-        wanted = faults.malformed_path
-        if faults.malformed_remaining > 0 and (not wanted or _canonical(wanted) == path):
+        if faults.malformed_remaining > 0 and _on_path(faults.malformed_path, path):
             faults.malformed_remaining -= 1
             self.server.counts["malformed"] += 1
             payload = malform(payload, self._malformed_done)

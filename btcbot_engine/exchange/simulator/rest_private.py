@@ -7,6 +7,7 @@ the order becomes Canceled on the next market tick (3.9).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -55,9 +56,15 @@ async def balances(server: SimulatorServer, request: Request) -> Any:
 
 
 async def submit_order(server: SimulatorServer, request: Request) -> Any:
-    """Validate and book an order; honours the lost-ack fault (booked, then no reply)."""
+    """Validate and book an order; honours the lost-ack fault (booked, then no reply).
+
+    With `submit_delay_s` the request waits before booking, as a slow matching engine would; a
+    client that gives up meanwhile still gets its order booked.
+    """
     _authenticate(server, request)
     faults = server.faults
+    if faults.submit_delay_s > 0:
+        await asyncio.sleep(faults.submit_delay_s)
     lose_reply = faults.lost_submit_ack_remaining > 0
     if lose_reply:
         faults.lost_submit_ack_remaining -= 1
@@ -123,7 +130,7 @@ async def cancel_order(server: SimulatorServer, request: Request) -> Any:
         order_id = int(text or "")
     except ValueError:
         raise bad_request(errors.INVALID_REQUEST) from None
-    server.engine.request_cancel(order_id)
+    server.engine.request_cancel(order_id, server.faults.cancel_delay_ticks)
     return {"success": True, "message": "SUCCESS", "code": 0}
 
 

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping
 from decimal import Decimal
 
@@ -69,6 +69,8 @@ class SimulatorServer:
         self.tick_interval_s = tick_interval_s
         # Bounded so a demo left running for days does not grow without limit.
         self.request_log: deque[RequestLogEntry] = deque(maxlen=REQUEST_LOG_SIZE)
+        # REST requests being served right now, by (method, lower-case path).
+        self.in_flight: Counter[tuple[str, str]] = Counter()
         self.counts: dict[str, int] = {
             "requests": 0,
             "rate_limited": 0,

@@ -1,0 +1,1 @@
+"""Screens: the dashboard (default), modals, and the pushed tool screens."""
