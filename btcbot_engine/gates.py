@@ -119,8 +119,8 @@ def gate_inputs(
 
 # What the operator changes to clear each condition (shown by the CLI and the TUI).
 REMEDIES: dict[str, str] = {
-    "SAFE_MODE": "set SAFE_MODE=false to allow orders",
-    "KILL_SWITCH": "set KILL_SWITCH=false (a kill persisted in the database must be cleared too)",
+    "SAFE_MODE": "set SAFE_MODE=false to allow orders (if on at runtime: btcbot safe-mode off)",
+    "KILL_SWITCH": "set KILL_SWITCH=false (if persisted at runtime: btcbot kill --clear)",
     "DRY_RUN": "set DRY_RUN=false to leave paper trading",
     "LIVE_TRADING": "set LIVE_TRADING=true to arm live trading",
     "LIVE_TRADING_ACK": "set LIVE_TRADING_ACK=I_UNDERSTAND",

@@ -6,7 +6,7 @@ import argparse
 import logging
 from typing import Any
 
-from btcbot_engine.cli.common import EXIT_OK, EXIT_USAGE, CliError, painter
+from btcbot_engine.cli.common import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, CliError, painter
 from btcbot_engine.config import load_settings
 
 # --- run ------------------------------------------------------------------------------------
@@ -96,6 +96,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ExporterError as exc:
         raise CliError(f"{exc} (OBSERVABILITY_PROMETHEUS_HOST/PORT)", EXIT_USAGE) from None
     print(f"btcbot run: stopped after {engine.cycles_run} cycle(s)", flush=True)
+    last = engine.snapshot()
+    if engine.cycles_run and last is not None and last.status.last_error:
+        # Scripts (cron, CI) see that the last cycle could not do its work.
+        print(f"btcbot run: the last cycle ended with an error: {last.status.last_error}")
+        return EXIT_PROBLEM
     return EXIT_OK
 
 
