@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "drill_cmd",
     "ops_cmds",
     "report_cmds",
+    "replay_cmds",
 )
 
 

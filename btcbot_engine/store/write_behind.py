@@ -1,0 +1,743 @@
+"""A write-behind Store for backtests: the same repositories, writes batched per N cycles.
+
+A backtest drives the real cycle, OMS and fill sync against a simulated exchange, thousands of
+cycles per second. Committing each order transition and each cycle to SQLite (the right thing
+live, where the disk must know about an order before the exchange does) would dominate the run.
+`WriteBehindStore` keeps what the engine reads (orders, cursors, runtime flags, seen trade ids)
+in memory, queues every row the live store would write, and `flush()` writes the queue into the
+database in ONE transaction, with the same tables, columns and value encodings as the live
+repositories. So the output database has the live schema and `report`, `export` and the TUI
+read it unchanged.
+
+Consistency: the runner flushes only between cycles, so the file on disk always ends at a cycle
+boundary; an interrupted backtest that flushes before exiting leaves every completed cycle.
+Not for live trading: there is no write-ahead here, and a crash loses the unflushed tail.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from btcbot_engine.domain.fills import Fill
+from btcbot_engine.domain.orders import OrderState
+from btcbot_engine.domain.records import (
+    CycleRecord,
+    Decision,
+    LedgerEvent,
+    MetricPoint,
+    OrderEvent,
+    OrderRecord,
+)
+from btcbot_engine.metrics import COUNT_METRICS, LATENCY_METRICS
+from btcbot_engine.store.db import (
+    BUSY_TIMEOUT_MS,
+    IntegrityViolation,
+    RecordNotFound,
+    StaleState,
+    Store,
+    StoreError,
+    translate_errors,
+)
+from btcbot_engine.store.repo_orders import KEEP, Keep
+from btcbot_engine.store.repositories import (
+    ACCOUNT_KEY,
+    KILL_SWITCH,
+    SAFE_MODE,
+    CursorRepository,
+    CycleRepository,
+    DecisionRepository,
+    FillRepository,
+    MetricRepository,
+    RuntimeStateRepository,
+    dumps,
+)
+
+
+def _money(value: Decimal | int | None) -> str | None:
+    # The live DecimalTextField encoding: plain decimal text, never an exponent, never a float.
+    if type(value) is Decimal and value.is_finite():
+        return format(value, "f")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Decimal | int):
+        raise TypeError(f"refusing {type(value).__name__} {value!r}; store money as Decimal")
+    decimal = Decimal(value)
+    if not decimal.is_finite():
+        raise TypeError(f"refusing non-finite {value!r}")
+    return format(decimal, "f")
+
+
+_SQL_ORDERS = (
+    "INSERT INTO orders (client_id, exchange_order_id, symbol, side, method, price, quantity,"
+    " filled_quantity, state, idempotency_key, payload_hash, run_id, cycle_id, intent, reason,"
+    " created_ms, updated_ms, last_error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT (client_id) DO UPDATE SET exchange_order_id = excluded.exchange_order_id,"
+    " filled_quantity = excluded.filled_quantity, state = excluded.state,"
+    " reason = excluded.reason, updated_ms = excluded.updated_ms, last_error = excluded.last_error"
+)
+_SQL_ORDER_EVENTS = (
+    "INSERT INTO order_events (client_id, from_state, to_state, ts_ms, detail) VALUES (?,?,?,?,?)"
+)
+_SQL_FILLS = (
+    "INSERT INTO fills (trade_id, order_id, client_id, symbol, base, quote, side, price,"
+    " quantity, fee, tax, fee_asset, timestamp_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_SQL_LEDGER = (
+    "INSERT INTO ledger_events (seq, ts_ms, kind, symbol, asset, quantity, amount_quote, price,"
+    " ref, detail) VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
+_SQL_CYCLES = (
+    "INSERT INTO cycles (cycle_id, run_id, started_ms, finished_ms, mode, outcome, summary)"
+    " VALUES (?,?,?,?,?,?,?) ON CONFLICT (cycle_id) DO UPDATE SET"
+    " finished_ms = excluded.finished_ms, outcome = excluded.outcome, summary = excluded.summary"
+)
+_SQL_DECISIONS = (
+    "INSERT INTO decisions (run_id, cycle_id, ts_ms, symbol, stage, action, reason_code, detail)"
+    " VALUES (?,?,?,?,?,?,?,?)"
+)
+_SQL_METRICS = "INSERT INTO metrics (ts_ms, name, value, labels) VALUES (?,?,?,?)"
+_SQL_CURSORS = (
+    "INSERT INTO cursors (name, value, updated_ms) VALUES (?,?,?) ON CONFLICT (name)"
+    " DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms"
+)
+_SQL_RUNTIME = (
+    "INSERT INTO runtime_state (key, value, updated_ms) VALUES (?,?,?) ON CONFLICT (key)"
+    " DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms"
+)
+
+
+def _write_batch(conn: Any, batch: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
+    for sql, rows in batch:
+        if rows:
+            conn.executemany(sql, rows)
+
+
+class _Writer:
+    """One thread with its own connection that writes batches, one transaction each.
+
+    SQLite does its work with the GIL released, so on a machine with a second core the
+    engine keeps stepping while a batch is written. One batch in flight at most; an error is
+    raised in the caller at the next `submit` or at `close`.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._jobs: queue.Queue[list[tuple[str, list[tuple[Any, ...]]]] | None] = queue.Queue(1)
+        self._done = threading.Event()
+        self._done.set()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, name="btcbot-backtest-writer", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self._path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            while True:
+                batch = self._jobs.get()
+                if batch is None:
+                    return
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        _write_batch(conn, batch)
+                    except BaseException:
+                        conn.execute("ROLLBACK")
+                        raise
+                    conn.execute("COMMIT")
+                except BaseException as exc:  # reported to the engine thread, not lost
+                    self._error = exc
+                finally:
+                    self._done.set()
+        finally:
+            conn.close()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise StoreError(f"write-behind writer: {type(error).__name__}: {error}") from error
+
+    def submit(self, batch: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
+        self._done.wait()
+        self._raise()
+        self._done.clear()
+        self._jobs.put(batch)
+
+    def close(self) -> None:
+        self._done.wait()
+        self._jobs.put(None)
+        self._thread.join()
+        self._raise()
+
+
+class _Orders:
+    """OrderRepository in memory; dirty orders and their events are flushed as rows."""
+
+    def __init__(self, store: WriteBehindStore) -> None:
+        self._store = store
+        self._by_id: dict[str, OrderRecord] = {}
+        self._by_key: dict[str, str] = {}
+        self._open: dict[str, OrderRecord] = {}  # non-terminal, by client id
+        self._by_symbol: dict[str, list[str]] = {}  # client ids in creation order
+        self.dirty: dict[str, OrderRecord] = {}
+        self.events: list[OrderEvent] = []
+
+    def insert(self, order: OrderRecord, *, detail: str = "created") -> None:
+        if order.client_id in self._by_id:
+            raise IntegrityViolation(f"orders: duplicate client id {order.client_id}")
+        if order.idempotency_key in self._by_key:
+            raise IntegrityViolation(f"orders: duplicate idempotency key {order.idempotency_key}")
+        self._put(order)
+        self._by_key[order.idempotency_key] = order.client_id
+        self._by_symbol.setdefault(order.symbol, []).append(order.client_id)
+        self.events.append(OrderEvent(order.client_id, None, order.state, order.created_ms, detail))
+
+    def _put(self, order: OrderRecord) -> None:
+        self._by_id[order.client_id] = order
+        if order.state.is_terminal:
+            self._open.pop(order.client_id, None)
+        else:
+            self._open[order.client_id] = order
+        self.dirty[order.client_id] = order
+
+    def update_state(
+        self,
+        client_id: str,
+        to_state: OrderState,
+        *,
+        ts_ms: int | None = None,
+        detail: str = "",
+        expected_state: OrderState | None = None,
+        exchange_order_id: int | Keep | None = KEEP,
+        filled_quantity: Decimal | Keep = KEEP,
+        reason: str | Keep | None = KEEP,
+        last_error: str | Keep | None = KEEP,
+    ) -> OrderRecord:
+        now = self._store.clock_ms() if ts_ms is None else ts_ms
+        row = self._by_id.get(client_id)
+        if row is None:
+            raise RecordNotFound(f"order {client_id!r} is not in the store")
+        if expected_state is not None and row.state is not expected_state:
+            raise StaleState(
+                f"order {client_id!r} is {row.state.value}, expected {expected_state.value}"
+            )
+        updated = OrderRecord(
+            client_id=row.client_id,
+            symbol=row.symbol,
+            side=row.side,
+            method=row.method,
+            price=row.price,
+            quantity=row.quantity,
+            filled_quantity=row.filled_quantity if filled_quantity is KEEP else filled_quantity,
+            state=to_state,
+            idempotency_key=row.idempotency_key,
+            payload_hash=row.payload_hash,
+            run_id=row.run_id,
+            cycle_id=row.cycle_id,
+            intent=row.intent,
+            created_ms=row.created_ms,
+            updated_ms=now,
+            exchange_order_id=(
+                row.exchange_order_id if exchange_order_id is KEEP else exchange_order_id
+            ),
+            reason=row.reason if reason is KEEP else reason,
+            last_error=row.last_error if last_error is KEEP else last_error,
+        )
+        self._put(updated)
+        self.events.append(OrderEvent(client_id, row.state, to_state, now, detail))
+        return updated
+
+    def get(self, client_id: str) -> OrderRecord | None:
+        return self._by_id.get(client_id)
+
+    def by_exchange_id(self, exchange_order_id: int) -> OrderRecord | None:
+        found = [o for o in self._by_id.values() if o.exchange_order_id == exchange_order_id]
+        return max(found, key=lambda o: (o.created_ms, o.client_id)) if found else None
+
+    def by_idempotency_key(self, key: str) -> OrderRecord | None:
+        cid = self._by_key.get(key)
+        return None if cid is None else self._by_id[cid]
+
+    def list_open(self, symbol: str | None = None) -> list[OrderRecord]:
+        return _listed(self._open.values(), symbol)
+
+    def list_unknown(self, symbol: str | None = None) -> list[OrderRecord]:
+        return _listed((o for o in self._open.values() if o.state is OrderState.UNKNOWN), symbol)
+
+    def list_all(self, symbol: str | None = None) -> list[OrderRecord]:
+        return _listed(self._by_id.values(), symbol)
+
+    def last_created_by_symbol(self, *, excluding: OrderState | None = None) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for symbol, ids in self._by_symbol.items():
+            # The simulated clock only moves forward, so the newest match is the maximum;
+            # usually the very last order, so this is O(1) per symbol.
+            for cid in reversed(ids):
+                order = self._by_id[cid]
+                if excluding is None or order.state is not excluding:
+                    out[symbol] = max(out.get(symbol, order.created_ms), order.created_ms)
+                    break
+        return out
+
+    def events_of(self, client_id: str) -> list[OrderEvent]:
+        return [e for e in self.events if e.client_id == client_id]
+
+
+def _listed(orders: Iterable[OrderRecord], symbol: str | None) -> list[OrderRecord]:
+    chosen = [o for o in orders if symbol is None or o.symbol == symbol]
+    if len(chosen) > 1:
+        chosen.sort(key=_created_order)
+    return chosen
+
+
+def _created_order(order: OrderRecord) -> tuple[int, str]:
+    return (order.created_ms, order.client_id)
+
+
+class _Fills(FillRepository):
+    """Fills deduplicated by trade id in memory; new ones queued."""
+
+    def __init__(self, store: WriteBehindStore, known: set[int]) -> None:
+        super().__init__(store)
+        self._known = known
+        self.pending: list[Fill] = []
+
+    def insert_if_new(self, fill: Fill) -> bool:  # type: ignore[override]
+        if fill.trade_id in self._known:
+            return False
+        self._known.add(fill.trade_id)
+        self.pending.append(fill)
+        return True
+
+    # Reads go to the file, after writing what is queued.
+    def get(self, trade_id: int) -> Fill | None:  # type: ignore[override]
+        self._store.flush()
+        return super().get(trade_id)
+
+    def list_by_symbol(self, symbol: str, since_ms: int | None = None) -> list[Fill]:  # type: ignore[override]
+        self._store.flush()
+        return super().list_by_symbol(symbol, since_ms)
+
+    def for_order(self, order_id: int) -> list[Fill]:  # type: ignore[override]
+        self._store.flush()
+        return super().for_order(order_id)
+
+    def recent(self, limit: int) -> list[Fill]:  # type: ignore[override]
+        self._store.flush()
+        return super().recent(limit)
+
+    def all(self) -> list[Fill]:  # type: ignore[override]
+        self._store.flush()
+        return super().all()
+
+
+class _Ledger:
+    """The append-only ledger: seq assigned here (continuing the file's), rows queued."""
+
+    def __init__(self, store: WriteBehindStore, next_seq: int) -> None:
+        self._store = store
+        self._next = next_seq
+        self.pending: list[LedgerEvent] = []
+
+    def append(self, event: LedgerEvent) -> LedgerEvent:
+        stored = LedgerEvent(
+            event.ts_ms,
+            event.kind,
+            event.asset,
+            event.quantity,
+            event.amount_quote,
+            event.symbol,
+            event.price,
+            event.ref,
+            event.detail,
+            self._next,
+        )
+        self._next += 1
+        self.pending.append(stored)
+        return stored
+
+    def append_many(self, events: Iterable[LedgerEvent]) -> list[LedgerEvent]:
+        return [self.append(e) for e in events]
+
+    def all(self) -> list[LedgerEvent]:
+        self._store.flush()
+        return self._store.inner.ledger.all()
+
+
+class _Decisions(DecisionRepository):
+    def __init__(self, store: WriteBehindStore) -> None:
+        super().__init__(store)
+        self.pending: list[Decision] = []
+
+    def insert_many(self, decisions: Iterable[Decision]) -> int:  # type: ignore[override]
+        before = len(self.pending)
+        self.pending.extend(decisions)
+        return len(self.pending) - before
+
+    def recent(self, limit: int = 100, **kw: Any) -> list[Decision]:  # type: ignore[override]
+        self._store.flush()
+        return self._store.inner.decisions.recent(limit, **kw)
+
+
+class _Metrics(MetricRepository):
+    """Metric samples. With `changes_only`, a sample that adds nothing is not stored: a count
+    of zero (absent = none happened), or a gauge equal to the last stored value of its series
+    (the series is a step function; the last sample before a time is its value then). Event
+    samples (latencies) are always kept. Readers that sum counts or plot gauges see the same
+    figures; only the number of rows changes."""
+
+    def __init__(self, store: WriteBehindStore, *, changes_only: bool) -> None:
+        super().__init__(store)
+        self.pending: list[MetricPoint] = []
+        self._labels: dict[tuple[tuple[str, str], ...], str] = {(): "{}"}
+        self._changes_only = changes_only
+        self._last: dict[tuple[str, tuple[tuple[str, str], ...]], Decimal] = {}
+        self.dropped = 0
+
+    def record_many(self, points: Iterable[MetricPoint]) -> int:  # type: ignore[override]
+        if not self._changes_only:
+            before = len(self.pending)
+            self.pending.extend(points)
+            return len(self.pending) - before
+        kept = 0
+        last, pending = self._last, self.pending
+        for p in points:
+            name = p.name
+            if name in LATENCY_METRICS:
+                pending.append(p)
+                kept += 1
+                continue
+            if name in COUNT_METRICS:
+                if p.value:
+                    pending.append(p)
+                    kept += 1
+                else:
+                    self.dropped += 1
+                continue
+            key = (name, tuple(p.labels.items()))
+            if last.get(key) == p.value:
+                self.dropped += 1
+                continue
+            last[key] = p.value
+            pending.append(p)
+            kept += 1
+        return kept
+
+    def record_always(self, points: Iterable[MetricPoint]) -> None:
+        """Store these samples even if unchanged (a series' closing value, for instance)."""
+        for p in points:
+            self._last[(p.name, tuple(p.labels.items()))] = p.value
+            self.pending.append(p)
+
+    def rows(self) -> list[tuple[int, str, str | None, str]]:
+        """The queued points as metrics rows (labels JSON computed once per distinct set)."""
+        cache = self._labels
+        out = []
+        for p in self.pending:
+            key = tuple(p.labels.items())
+            text = cache.get(key)
+            if text is None:
+                text = cache[key] = dumps(p.labels)
+            out.append((p.ts_ms, p.name, _money(p.value), text))
+        return out
+
+    def recent(self, name: str, limit: int = 100) -> list[MetricPoint]:  # type: ignore[override]
+        self._store.flush()
+        return self._store.inner.metrics.recent(name, limit)
+
+
+class _Cycles(CycleRepository):
+    def __init__(self, store: WriteBehindStore) -> None:
+        super().__init__(store)
+        self.pending: dict[str, CycleRecord] = {}
+
+    def start(self, cycle: CycleRecord) -> None:  # type: ignore[override]
+        if cycle.cycle_id in self.pending:
+            raise IntegrityViolation(f"cycles: duplicate cycle id {cycle.cycle_id}")
+        self.pending[cycle.cycle_id] = cycle
+
+    def finish(  # type: ignore[override]
+        self,
+        cycle_id: str,
+        *,
+        finished_ms: int,
+        outcome: str,
+        summary: Mapping[str, Any] | None = None,
+    ) -> CycleRecord:
+        rec = self.pending.get(cycle_id)
+        if rec is None:
+            self._store.flush()
+            return self._store.inner.cycles.finish(
+                cycle_id, finished_ms=finished_ms, outcome=outcome, summary=summary
+            )
+        done = CycleRecord(
+            rec.cycle_id,
+            rec.run_id,
+            rec.started_ms,
+            rec.mode,
+            finished_ms,
+            outcome,
+            rec.summary if summary is None else dict(summary),
+        )
+        self.pending[cycle_id] = done
+        return done
+
+    def recent(self, limit: int = 20) -> list[CycleRecord]:  # type: ignore[override]
+        self._store.flush()
+        return self._store.inner.cycles.recent(limit)
+
+
+class _KeyValues:
+    """Cursors or runtime flags: a dict mirror of the table, dirty keys upserted at flush."""
+
+    def __init__(self, store: WriteBehindStore, values: dict[str, str]) -> None:
+        self._store = store
+        self.values = values
+        self.dirty: dict[str, int] = {}
+
+    def get(self, name: str) -> str | None:
+        return self.values.get(name)
+
+    def set(self, name: str, value: str) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"{name!r}: value must be str, got {type(value).__name__}")
+        self.values[name] = value
+        self.dirty[name] = self._store.clock_ms()
+
+    def all(self) -> dict[str, str]:
+        return dict(sorted(self.values.items()))
+
+    def rows(self) -> list[tuple[str, str, int]]:
+        """The dirty keys as (key, value, updated_ms) rows."""
+        return [(name, self.values[name], ts) for name, ts in self.dirty.items()]
+
+
+class _Cursors(_KeyValues, CursorRepository):
+    pass
+
+
+class _Runtime(_KeyValues, RuntimeStateRepository):
+    def get_bool(self, key: str, default: bool = False) -> bool:
+        text = self.get(key)
+        if text is None:
+            return default
+        if text in ("true", "false"):
+            return text == "true"
+        raise StoreError(f"runtime_state {key!r} holds {text[:40]!r}, not a boolean")
+
+    def set_bool(self, key: str, value: bool) -> None:
+        self.set(key, "true" if value else "false")
+
+    def kill_switch(self) -> bool:
+        return self.get_bool(KILL_SWITCH)
+
+    def set_kill_switch(self, engaged: bool) -> None:
+        self.set_bool(KILL_SWITCH, engaged)
+
+    def safe_mode(self) -> bool:
+        return self.get_bool(SAFE_MODE)
+
+    def set_safe_mode(self, enabled: bool) -> None:
+        self.set_bool(SAFE_MODE, enabled)
+
+
+class WriteBehindStore(Store):
+    """A Store whose writes are queued and flushed together; see the module docstring.
+
+    Wraps an open writer `Store` (the caller holds the instance lock and closes `inner`).
+    `metric_changes_only` stores metric samples only when they add something (see _Metrics).
+    """
+
+    def __init__(
+        self, inner: Store, *, metric_changes_only: bool = False, background: bool = False
+    ) -> None:
+        super().__init__(inner.db, inner.path, inner.clock_ms)
+        self.inner = inner
+        self._writer = _Writer(inner.path) if background else None
+        conn = inner.db.connection()
+        seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM ledger_events").fetchone()[0]
+        known = {int(r[0]) for r in conn.execute("SELECT trade_id FROM fills")}
+        if conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0]:
+            raise StoreError(
+                f"{inner.path} already holds orders: a backtest writes into a fresh database"
+            )
+        self._orders = _Orders(self)
+        self._fills = _Fills(self, known)
+        self._ledger = _Ledger(self, int(seq) + 1)
+        self._decisions = _Decisions(self)
+        self._metrics = _Metrics(self, changes_only=metric_changes_only)
+        self._cycles = _Cycles(self)
+        self._cursors = _Cursors(self, dict(conn.execute("SELECT name, value FROM cursors")))
+        self._runtime = _Runtime(self, dict(conn.execute("SELECT key, value FROM runtime_state")))
+        self.rows_written = 0
+
+    # The repositories the engine uses, served from memory.
+    @property  # type: ignore[override]
+    def orders(self) -> Any:
+        return self._orders
+
+    @property  # type: ignore[override]
+    def fills(self) -> Any:
+        return self._fills
+
+    @property  # type: ignore[override]
+    def ledger(self) -> Any:
+        return self._ledger
+
+    @property  # type: ignore[override]
+    def decisions(self) -> Any:
+        return self._decisions
+
+    @property  # type: ignore[override]
+    def metrics(self) -> Any:
+        return self._metrics
+
+    @property  # type: ignore[override]
+    def cycles(self) -> Any:
+        return self._cycles
+
+    @property  # type: ignore[override]
+    def cursors(self) -> Any:
+        return self._cursors
+
+    @property  # type: ignore[override]
+    def runtime(self) -> Any:
+        return self._runtime
+
+    @property  # type: ignore[override]
+    def meta(self) -> Any:
+        return self.inner.meta
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Nothing to begin: writes are queued, and `flush()` commits them as one transaction."""
+        yield
+
+    def close(self) -> None:
+        """Flush what is queued and wait for it; the wrapped store is closed by its owner."""
+        self.drain()
+
+    @property
+    def pending_rows(self) -> int:
+        """Rows queued and not yet in the file."""
+        return (
+            len(self._orders.dirty)
+            + len(self._orders.events)
+            + len(self._fills.pending)
+            + len(self._ledger.pending)
+            + len(self._decisions.pending)
+            + len(self._metrics.pending)
+            + len(self._cycles.pending)
+            + len(self._cursors.dirty)
+            + len(self._runtime.dirty)
+        )
+
+    def flush(self) -> int:
+        """Write everything queued in one transaction; returns the rows queued until now.
+
+        With a background writer the rows are built here (they are plain text and numbers) and
+        written by the writer thread while the engine goes on; a flush waits for the previous
+        one first, so at most one batch is in flight. `close()` and `drain()` wait for it.
+        """
+        rows = self.pending_rows
+        if not rows:
+            return 0
+        batch = self._take_batch()
+        self.rows_written += rows
+        if self._writer is not None:
+            self._writer.submit(batch)
+            return rows
+        conn = self._db.connection()
+        with translate_errors("write-behind flush"), self._db.atomic():
+            _write_batch(conn, batch)
+        return rows
+
+    def drain(self) -> None:
+        """Flush and wait until everything queued is in the file (the writer thread stopped)."""
+        self.flush()
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            writer.close()
+
+    def _take_batch(self) -> list[tuple[str, list[tuple[Any, ...]]]]:
+        """Every queued row as (SQL, parameter rows), in foreign-key order; queues emptied."""
+        o = self._orders
+        batch: list[tuple[str, list[tuple[Any, ...]]]] = [
+            (_SQL_ORDERS, [
+                (
+                    r.client_id, r.exchange_order_id, r.symbol, r.side.value, r.method.value,
+                    _money(r.price), _money(r.quantity), _money(r.filled_quantity), r.state.value,
+                    r.idempotency_key, r.payload_hash, r.run_id, r.cycle_id, r.intent, r.reason,
+                    r.created_ms, r.updated_ms, r.last_error,
+                )
+                for r in o.dirty.values()
+            ]),
+            (_SQL_ORDER_EVENTS, [
+                (
+                    e.client_id, None if e.from_state is None else e.from_state.value,
+                    e.to_state.value, e.ts_ms, e.detail,
+                )
+                for e in o.events
+            ]),
+            (_SQL_FILLS, [
+                (
+                    f.trade_id, f.order_id, f.client_id, f.symbol, f.base, f.quote,
+                    f.side.value, _money(f.price), _money(f.quantity), _money(f.fee),
+                    _money(f.tax), f.fee_asset, f.timestamp_ms,
+                )
+                for f in self._fills.pending
+            ]),
+            (_SQL_LEDGER, [
+                (
+                    e.seq, e.ts_ms, e.kind.value, e.symbol, e.asset, _money(e.quantity),
+                    _money(e.amount_quote), _money(e.price), e.ref, e.detail,
+                )
+                for e in self._ledger.pending
+            ]),
+            (_SQL_CYCLES, [
+                (
+                    c.cycle_id, c.run_id, c.started_ms, c.finished_ms, str(c.mode),
+                    c.outcome, dumps(c.summary),
+                )
+                for c in self._cycles.pending.values()
+            ]),
+            (_SQL_DECISIONS, [
+                (
+                    d.run_id, d.cycle_id, d.ts_ms, d.symbol, d.stage.value, d.action,
+                    d.reason_code, dumps(d.detail),
+                )
+                for d in self._decisions.pending
+            ]),
+            (_SQL_METRICS, self._metrics.rows()),
+            (_SQL_CURSORS, self._cursors.rows()),
+            (_SQL_RUNTIME, self._runtime.rows()),
+        ]  # fmt: skip
+        o.dirty.clear()
+        o.events.clear()
+        self._fills.pending.clear()
+        self._ledger.pending.clear()
+        self._cycles.pending.clear()
+        self._decisions.pending.clear()
+        self._metrics.pending.clear()
+        self._cursors.dirty.clear()
+        self._runtime.dirty.clear()
+        return batch
+
+    def set_meta(self, key: str, value: Mapping[str, Any]) -> None:
+        """Store a JSON document under a meta key (written at once, outside the queue)."""
+        if key == ACCOUNT_KEY:
+            raise StoreError("the account key is not set through set_meta")
+        with self.inner.atomic():
+            self.inner.meta.set(key, json.dumps(value, sort_keys=True, default=str))
