@@ -19,6 +19,10 @@ log = logging.getLogger(__name__)
 # Re-read this much before the cursor: fills are deduplicated by trade id, so an overlap is
 # free, while a gap would lose a fill whose timestamp sits just before the cursor.
 CURSOR_OVERLAP_MS = 60_000
+# More pairs than this are read in one all-pairs call (see sync_fills).
+PER_PAIR_MAX = 3
+# BTCTurk's row cap on users/transactions/trade is UNVERIFIED; a reply this long may be cut.
+ALL_PAIRS_SUSPECT_ROWS = 100
 
 
 @dataclass(slots=True)
@@ -42,35 +46,78 @@ async def sync_fills(
     symbols: Iterable[str],
     quote_to_try: Mapping[str, Decimal],
 ) -> FillSyncReport:
-    """Read fills since each symbol's cursor; book the new ones (store + ledger) atomically."""
+    """Read fills since each symbol's cursor; book the new ones (store + ledger) atomically.
+
+    Up to PER_PAIR_MAX pairs are read one call each; more are read in ONE call for every pair
+    (since the oldest cursor), because the user-trades endpoint allows 120 calls a minute and a
+    20-pair universe would spend that in six cycles. A reply that may have been cut short
+    (ALL_PAIRS_SUSPECT_ROWS rows or more) is not trusted: those pairs are read one by one.
+    """
     report = FillSyncReport()
-    for symbol in sorted(set(symbols)):
-        cursor_text = store.cursors.get(_cursor_name(symbol))
-        since = max(int(cursor_text) - CURSOR_OVERLAP_MS, 0) if cursor_text else None
+    wanted = sorted(set(symbols))
+    since = {s: _since(store, s) for s in wanted}
+    batch: dict[str, list[Fill]] | None = None
+    if len(wanted) > PER_PAIR_MAX:
+        oldest = min((v for v in since.values() if v is not None), default=None)
+        if any(v is None for v in since.values()):
+            oldest = None
         try:
-            fills = await exchange.fills(symbol, since_ms=since)
+            every = await exchange.fills(None, since_ms=oldest)
         except ExchangeError as exc:
-            report.errors.append(f"{symbol}: {exc}")
-            continue
-        newest = int(cursor_text) if cursor_text else 0
-        with store.atomic():
-            for fill in sorted(fills, key=lambda f: (f.timestamp_ms, f.trade_id)):
-                newest = max(newest, fill.timestamp_ms)
-                rate = Decimal(1) if fill.quote == "TRY" else quote_to_try.get(fill.quote)
-                if rate is None:
-                    # Without a TRY mark we cannot value the fee; leave it for the next pass.
-                    report.errors.append(f"{symbol}: no {fill.quote}/TRY rate to book fills")
-                    newest = min(newest, fill.timestamp_ms - 1)
-                    break
-                if not store.fills.insert_if_new(fill):
-                    continue
-                events = store.ledger.append_many(events_from_fill(fill, quote_to_try=rate))
-                before = ledger.realized_try - ledger.fees_try - ledger.tax_try
-                ledger.apply_all(events)
-                if fill.side is Side.SELL:
-                    after = ledger.realized_try - ledger.fees_try - ledger.tax_try
-                    report.sell_results.append(after - before)
-                report.new_fills.append(fill)
-            if newest:
-                store.cursors.set(_cursor_name(symbol), str(newest))
+            report.errors.extend(f"{s}: {exc}" for s in wanted)
+            return report
+        if len(every) < ALL_PAIRS_SUSPECT_ROWS:
+            batch = {s: [] for s in wanted}
+            for fill in every:
+                if fill.symbol in batch:
+                    batch[fill.symbol].append(fill)
+    for symbol in wanted:
+        if batch is not None:
+            cut = since[symbol]
+            fills = [f for f in batch[symbol] if cut is None or f.timestamp_ms >= cut]
+        else:
+            try:
+                fills = await exchange.fills(symbol, since_ms=since[symbol])
+            except ExchangeError as exc:
+                report.errors.append(f"{symbol}: {exc}")
+                continue
+        _book(store, ledger, symbol, fills, quote_to_try, report)
     return report
+
+
+def _since(store: Store, symbol: str) -> int | None:
+    cursor_text = store.cursors.get(_cursor_name(symbol))
+    return max(int(cursor_text) - CURSOR_OVERLAP_MS, 0) if cursor_text else None
+
+
+def _book(
+    store: Store,
+    ledger: Ledger,
+    symbol: str,
+    fills: list[Fill],
+    quote_to_try: Mapping[str, Decimal],
+    report: FillSyncReport,
+) -> None:
+    """Book one pair's fills (new ones only) and move its cursor, in one transaction."""
+    cursor_text = store.cursors.get(_cursor_name(symbol))
+    newest = int(cursor_text) if cursor_text else 0
+    with store.atomic():
+        for fill in sorted(fills, key=lambda f: (f.timestamp_ms, f.trade_id)):
+            newest = max(newest, fill.timestamp_ms)
+            rate = Decimal(1) if fill.quote == "TRY" else quote_to_try.get(fill.quote)
+            if rate is None:
+                # Without a TRY mark we cannot value the fee; leave it for the next pass.
+                report.errors.append(f"{symbol}: no {fill.quote}/TRY rate to book fills")
+                newest = min(newest, fill.timestamp_ms - 1)
+                break
+            if not store.fills.insert_if_new(fill):
+                continue
+            events = store.ledger.append_many(events_from_fill(fill, quote_to_try=rate))
+            before = ledger.realized_try - ledger.fees_try - ledger.tax_try
+            ledger.apply_all(events)
+            if fill.side is Side.SELL:
+                after = ledger.realized_try - ledger.fees_try - ledger.tax_try
+                report.sell_results.append(after - before)
+            report.new_fills.append(fill)
+        if newest:
+            store.cursors.set(_cursor_name(symbol), str(newest))

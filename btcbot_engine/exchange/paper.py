@@ -395,13 +395,14 @@ class PaperExchange:
             o.view() for o in self._sorted_orders() if o.symbol == pair and o.client_id == client_id
         ]
 
-    async def fills(self, symbol: str, *, since_ms: int | None = None) -> list[Fill]:
-        """Our simulated fills for one pair at or after `since_ms`, oldest first."""
-        pair = normalize_symbol(symbol)
+    async def fills(self, symbol: str | None, *, since_ms: int | None = None) -> list[Fill]:
+        """Our simulated fills for one pair (None: every pair) at or after `since_ms`."""
+        pair = normalize_symbol(symbol) if symbol is not None else None
         return [
             f
             for f in self._fills
-            if f.symbol == pair and (since_ms is None or f.timestamp_ms >= since_ms)
+            if (pair is None or f.symbol == pair)
+            and (since_ms is None or f.timestamp_ms >= since_ms)
         ]
 
     # ---- writes: simulated -----------------------------------------------------------------

@@ -124,8 +124,8 @@ class ExchangePort(Protocol):
         """Orders carrying our client id, searched through open then all orders."""
         ...
 
-    async def fills(self, symbol: str, *, since_ms: int | None = None) -> list[Fill]:
-        """Our fills for one pair at or after `since_ms`, oldest first."""
+    async def fills(self, symbol: str | None, *, since_ms: int | None = None) -> list[Fill]:
+        """Our fills for one pair (None: every pair) at or after `since_ms`, oldest first."""
         ...
 
     async def submit(self, request: OrderRequest) -> SubmitAck:

@@ -87,8 +87,11 @@ class ReplayExchange(PaperExchange):
         pair = normalize_symbol(symbol) if symbol else None
         return [o.view() for o in self._open.values() if pair is None or o.symbol == pair]
 
-    async def fills(self, symbol: str, *, since_ms: int | None = None) -> list[Fill]:
-        """Our fills of one pair at or after `since_ms`, oldest first."""
+    async def fills(self, symbol: str | None, *, since_ms: int | None = None) -> list[Fill]:
+        """Our fills of one pair (None: every pair) at or after `since_ms`, oldest first."""
+        if symbol is None:
+            merged = [f for p in self._fills_of for f in await self.fills(p, since_ms=since_ms)]
+            return sorted(merged, key=lambda f: (f.timestamp_ms, f.trade_id))
         pair = normalize_symbol(symbol)
         fills = self._fills_of.get(pair)
         if not fills:

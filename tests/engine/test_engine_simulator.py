@@ -14,6 +14,7 @@ from btcbot_engine.config import Settings, load_settings
 from btcbot_engine.domain.orders import OrderState
 from btcbot_engine.engine import Engine, RunOptions
 from btcbot_engine.exchange.simulator.harness import SimulatorHandle, running_simulator
+from btcbot_engine.fill_sync import PER_PAIR_MAX
 from btcbot_engine.store.db import open_database
 
 
@@ -199,3 +200,29 @@ def test_kill_blocks_submits_and_cancels_ours(sim: SimulatorHandle, tmp_path: Pa
     before = len(sim.control.orders())
     _run(settings, 2)  # persisted kill: a restart stays killed
     assert len(sim.control.orders()) == before
+
+
+def test_a_wide_universe_reads_fills_in_one_call_per_cycle(
+    sim: SimulatorHandle, tmp_path: Path
+) -> None:
+    symbols = "BTCTRY,ETHTRY,USDTTRY,AVAXTRY,XRPTRY,ADATRY"
+    settings = _settings(sim, tmp_path, live=True, universe_symbols=symbols)
+    _run(settings, 1)
+    for symbol in ("BTCTRY", "USDTTRY", "AVAXTRY", "XRPTRY"):
+        _push_through(sim, symbol, "0.97")
+    before = len(sim.control.request_log())
+    _run(settings, 3)
+    fill_reads = [
+        e for e in sim.control.request_log()[before:] if e[2] == "/api/v1/users/transactions/trade"
+    ]
+    # Start-up recovery reads its few pairs one by one, then one all-pairs read per cycle
+    # (per pair, 3 cycles of 6 pairs would be 18).
+    assert 0 < len(fill_reads) <= PER_PAIR_MAX + 3, fill_reads
+    trades = sim.control.trades()
+    assert len({t["numeratorSymbol"] for t in trades}) >= 2
+    store = open_database(settings.state_db_path, account_key=settings.account_key)
+    try:
+        booked = {f.trade_id for f in store.fills.all()}
+    finally:
+        store.close()
+    assert booked == {int(t["id"]) for t in trades}

@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed
 
 from btcbot_engine.exchange.btcturk.signing import sign
 from btcbot_engine.exchange.simulator import SimulatorHandle
+from btcbot_engine.exchange.simulator.pairs import PAIRS
 
 from .conftest import Api, exact, next_frame
 
@@ -78,7 +79,7 @@ async def test_ticker_pair_and_all(sim: SimulatorHandle) -> None:
         assert Decimal(pair["B"]) < Decimal(pair["A"])
         assert (pair["NS"], pair["DS"], pair["PId"]) == ("BTC", "TRY", 1)
         _, every = await next_frame(ws, 401)
-        assert len(every["items"]) == 7 and "type" not in every["items"][0]
+        assert len(every["items"]) == len(PAIRS) and "type" not in every["items"][0]
 
 
 async def test_unknown_pair_acks_then_stays_silent(sim: SimulatorHandle) -> None:

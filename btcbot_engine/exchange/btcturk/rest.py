@@ -470,10 +470,10 @@ class BtcturkExchange:
                 result.append(o)
         return result
 
-    async def fills(self, symbol: str, *, since_ms: int | None = None) -> list[Fill]:
-        """Our fills for one pair at or after `since_ms`, oldest first."""
-        pair = parse.normalize_symbol(symbol)
-        params = {"pairSymbol": pair}
+    async def fills(self, symbol: str | None, *, since_ms: int | None = None) -> list[Fill]:
+        """Our fills for one pair (None: every pair) at or after `since_ms`, oldest first."""
+        pair = parse.normalize_symbol(symbol) if symbol is not None else None
+        params = {"pairSymbol": pair} if pair is not None else {}
         if since_ms is not None:
             params["startDate"] = str(since_ms)
         reply = await self._call(
@@ -482,7 +482,8 @@ class BtcturkExchange:
         fills = [
             f
             for f in parse.parse_fills(reply.payload)
-            if f.symbol == pair and (since_ms is None or f.timestamp_ms >= since_ms)
+            if (pair is None or f.symbol == pair)
+            and (since_ms is None or f.timestamp_ms >= since_ms)
         ]
         fills.sort(key=lambda f: (f.timestamp_ms, f.trade_id))
         return fills

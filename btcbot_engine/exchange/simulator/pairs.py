@@ -134,6 +134,35 @@ PAIRS: tuple[PairSpec, ...] = (
     ),
 )  # fmt: skip
 
+# Thirteen more TRY pairs, so soak runs and universe selection see a listing closer to the real
+# one (20 pairs). Rules follow the common BTCTurk shape for small-priced coins.
+_MORE_TRY = (
+    ("XRP", "21.50"), ("DOGE", "5.60"), ("ADA", "32.10"), ("SOL", "6250"), ("DOT", "215.4"),
+    ("LINK", "640.2"), ("LTC", "3400"), ("TRX", "8.45"), ("ATOM", "265.3"), ("POL", "14.20"),
+    ("APT", "312.5"), ("NEAR", "178.6"), ("XLM", "11.05"),
+)  # fmt: skip
+
+
+def _tick(price: Decimal) -> Decimal:
+    return Decimal("0.01") if price < 100 else Decimal("0.1") if price < 1000 else Decimal("1")
+
+
+CURRENCIES = CURRENCIES + tuple(
+    CurrencySpec(7 + i, base, base, 8, "CRYPTO", Decimal("1"), Decimal("0.00000001"))
+    for i, (base, _) in enumerate(_MORE_TRY)
+)
+PAIRS = PAIRS + tuple(
+    PairSpec(
+        id=8 + i, base=base, quote="TRY", start_price=Decimal(price), price_scale=2,
+        quantity_scale=2, tick_size=_tick(Decimal(price)), min_exchange_value=Decimal("99.91"),
+        has_fraction=True, order_methods=ALL_METHODS, display_format="#,##0.00", order=1100 + i,
+        trade_size=(Decimal(5000) / Decimal(price)).quantize(Decimal("0.01")),
+        daily_volume=(Decimal(3_000_000) / Decimal(price)).quantize(Decimal(1)),
+        volatility_bps=2.0,
+    )
+    for i, (base, price) in enumerate(_MORE_TRY)
+)  # fmt: skip
+
 PAIRS_BY_NAME: dict[str, PairSpec] = {p.name: p for p in PAIRS}
 CURRENCIES_BY_SYMBOL: dict[str, CurrencySpec] = {c.symbol: c for c in CURRENCIES}
 
