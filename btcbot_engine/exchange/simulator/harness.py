@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from btcbot_engine.exchange.simulator.auth import Credentials
 from btcbot_engine.exchange.simulator.faults import Faults
 from btcbot_engine.exchange.simulator.pairs import normalize_pair
 from btcbot_engine.exchange.simulator.server import RequestLogEntry, SimulatorServer
@@ -141,10 +142,12 @@ def running_simulator(
     tick_interval_s: float = 0.25,
     port: int = 0,
     ws_port: int = 0,
+    credentials: Credentials | None = None,
 ) -> Iterator[SimulatorHandle]:
     """Start a simulator on 127.0.0.1 in a daemon thread; stop it cleanly on exit.
 
     `tick_interval_s=0` means the market moves only on `control.step()` (deterministic tests).
+    `credentials` replaces the test key pair (e.g. a recognisable one for leak checks).
     """
     loop = asyncio.new_event_loop()
     ready = threading.Event()
@@ -160,6 +163,7 @@ def running_simulator(
             tick_interval_s=tick_interval_s,
             port=port,
             ws_port=ws_port,
+            credentials=credentials,
         )
         stop = asyncio.Event()
         holder["server"], holder["stop"] = server, stop
