@@ -101,6 +101,19 @@ def scenario(name: str) -> Scenario:
         ) from None
 
 
+def drill_overrides(drill: Scenario) -> dict[str, Any]:
+    """Setting changes a scenario needs on top of simulator settings (the TUI demo uses this)."""
+    values: dict[str, Any] = dict(drill.settings)
+    if drill.live_sim:
+        values.update(
+            dry_run=False,
+            live_trading=True,
+            live_trading_ack=LIVE_ACK_PHRASE,
+            btcturk_api_scopes=("read", "trade"),
+        )
+    return values
+
+
 def simulated_settings(
     sim: SimulatorHandle,
     state_db_path: Path,

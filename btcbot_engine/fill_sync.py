@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from btcbot_engine.domain.fills import Fill
+from btcbot_engine.domain.money import ZERO
 from btcbot_engine.domain.orders import Side
 from btcbot_engine.exchange.port import ExchangeError, ExchangePort
 from btcbot_engine.ledger import Ledger
@@ -113,9 +114,11 @@ def _book(
             if not store.fills.insert_if_new(fill):
                 continue
             events = store.ledger.append_many(events_from_fill(fill, quote_to_try=rate))
-            before = ledger.realized_try - ledger.fees_try - ledger.tax_try
+            sell = fill.side is Side.SELL
+            # Pure reads of the ledger's totals, only needed for a sell's net result.
+            before = ledger.realized_try - ledger.fees_try - ledger.tax_try if sell else ZERO
             ledger.apply_all(events)
-            if fill.side is Side.SELL:
+            if sell:
                 after = ledger.realized_try - ledger.fees_try - ledger.tax_try
                 report.sell_results.append(after - before)
             report.new_fills.append(fill)

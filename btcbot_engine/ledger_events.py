@@ -73,10 +73,13 @@ def split_pair(
 
 
 def _money(value: object, field: str, *, positive: bool = False) -> Decimal:
-    try:
-        result = to_decimal(value, field=field)
-    except MoneyError as exc:
-        raise LedgerInputError(str(exc)) from None
+    if type(value) is Decimal and value.is_finite():
+        result = value  # what to_decimal returns for a finite Decimal, without the checks' cost
+    else:
+        try:
+            result = to_decimal(value, field=field)
+        except MoneyError as exc:
+            raise LedgerInputError(str(exc)) from None
     if result < 0 or (positive and result == 0):
         raise LedgerInputError(f"{field}: {result} must be {'above' if positive else 'at least'} 0")
     return result

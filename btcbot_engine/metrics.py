@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -166,29 +165,40 @@ def stale_rate(universe_stale: int, universe_size: int) -> Decimal:
     return (Decimal(universe_stale) / Decimal(universe_size)).quantize(Decimal("0.0001"))
 
 
+# Decimal values of the small counts most points carry, built once (a cycle stores ~18 points).
+_SMALL: tuple[Decimal, ...] = tuple(Decimal(i) for i in range(64))
+
+
+def _dec(value: Decimal | int) -> Decimal:
+    if type(value) is int and 0 <= value < 64:
+        return _SMALL[value]
+    return Decimal(value)
+
+
 def cycle_points(f: CycleFigures) -> list[MetricPoint]:
     """The contract's per-cycle points, all stamped with the cycle's finish time."""
     ts = f.ts_ms
-
-    def point(name: str, value: Decimal | int, labels: Mapping[str, str] | None = None) -> None:
-        points.append(MetricPoint(ts, name, Decimal(value), dict(labels or {})))
-
-    points: list[MetricPoint] = []
-    point(CYCLE_DURATION_MS, f.duration_ms)
-    point(ORDERS_SUBMITTED, f.submitted)
-    point(STALE_MARKET_DATA, f.stale_quotes)
+    counters = f.counters
+    points: list[MetricPoint] = [
+        MetricPoint(ts, CYCLE_DURATION_MS, _dec(f.duration_ms), {}),
+        MetricPoint(ts, ORDERS_SUBMITTED, _dec(f.submitted), {}),
+        MetricPoint(ts, STALE_MARKET_DATA, _dec(f.stale_quotes), {}),
+    ]
+    append = points.append
     if f.equity_try is not None:
-        point(EQUITY_TRY, f.equity_try)
-    point(ORDERS_REJECTED, f.rejected)
-    point(FILLS, f.fills)
-    point(REST_429_RATE, f.counters.rest_429)
-    point(REST_RETRY_RATE, f.counters.rest_retries)
-    point(WS_RECONNECT_RATE, f.counters.ws_reconnects)
-    point(STALE_MARKET_DATA_RATE, stale_rate(f.universe_stale, f.universe_size))
-    point(RECONCILE_LAG_MS, max(0, f.reconcile_lag_ms))
-    point(CIRCUIT_BREAKER_STATE, 1 if f.breaker_open else 0)
+        append(MetricPoint(ts, EQUITY_TRY, Decimal(f.equity_try), {}))
+    append(MetricPoint(ts, ORDERS_REJECTED, _dec(f.rejected), {}))
+    append(MetricPoint(ts, FILLS, _dec(f.fills), {}))
+    append(MetricPoint(ts, REST_429_RATE, _dec(counters.rest_429), {}))
+    append(MetricPoint(ts, REST_RETRY_RATE, _dec(counters.rest_retries), {}))
+    append(MetricPoint(ts, WS_RECONNECT_RATE, _dec(counters.ws_reconnects), {}))
+    append(
+        MetricPoint(ts, STALE_MARKET_DATA_RATE, stale_rate(f.universe_stale, f.universe_size), {})
+    )
+    append(MetricPoint(ts, RECONCILE_LAG_MS, _dec(max(0, f.reconcile_lag_ms)), {}))
+    append(MetricPoint(ts, CIRCUIT_BREAKER_STATE, _SMALL[1 if f.breaker_open else 0], {}))
     if f.clock_skew_ms is not None:
-        point(CLOCK_SKEW_MS, f.clock_skew_ms)
+        append(MetricPoint(ts, CLOCK_SKEW_MS, _dec(f.clock_skew_ms), {}))
     for name, value in (
         (REALIZED_PNL_TRY, f.realized_pnl_try),
         (UNREALIZED_PNL_TRY, f.unrealized_pnl_try),
@@ -196,9 +206,13 @@ def cycle_points(f: CycleFigures) -> list[MetricPoint]:
         (DRAWDOWN_PCT, f.drawdown_pct),
     ):
         if value is not None:
-            point(name, value)
-    point(OPEN_ORDERS, f.open_orders)
-    point(RISK_MODE, RISK_MODE_VALUES.get(f.risk_mode, 2), {"mode": f.risk_mode})
+            append(MetricPoint(ts, name, Decimal(value), {}))
+    append(MetricPoint(ts, OPEN_ORDERS, _dec(f.open_orders), {}))
+    append(
+        MetricPoint(
+            ts, RISK_MODE, _dec(RISK_MODE_VALUES.get(f.risk_mode, 2)), {"mode": f.risk_mode}
+        )
+    )
     return points
 
 
@@ -213,21 +227,36 @@ class LatencyRecorder:
         # Bounded: an OMS used outside cycles (canary, panic) never has its points drained.
         self._points: deque[MetricPoint] = deque(maxlen=MAX_PENDING_LATENCY_POINTS)
 
-    @contextmanager
-    def measure(self, name: str, symbol: str) -> Iterator[None]:
+    def measure(self, name: str, symbol: str) -> _Measured:
         """Time the block (success or failure) as one point of `name` labelled with `symbol`."""
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            elapsed_ms = Decimal(f"{(time.perf_counter() - started) * 1000:.3f}")
-            self._points.append(MetricPoint(self._clock_ms(), name, elapsed_ms, {"symbol": symbol}))
+        return _Measured(self, name, symbol)
+
+    def _add(self, name: str, symbol: str, started: float) -> None:
+        elapsed_ms = Decimal(f"{(time.perf_counter() - started) * 1000:.3f}")
+        self._points.append(MetricPoint(self._clock_ms(), name, elapsed_ms, {"symbol": symbol}))
 
     def take(self) -> list[MetricPoint]:
         """The points measured since the last call, oldest first."""
         points = list(self._points)
         self._points.clear()
         return points
+
+
+class _Measured:
+    """`LatencyRecorder.measure`'s context manager (a plain class: a generator-based one costs
+    a few microseconds more per order, which a backtest pays once per trade)."""
+
+    __slots__ = ("_name", "_recorder", "_started", "_symbol")
+
+    def __init__(self, recorder: LatencyRecorder, name: str, symbol: str) -> None:
+        self._recorder, self._name, self._symbol = recorder, name, symbol
+        self._started = 0.0
+
+    def __enter__(self) -> None:
+        self._started = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self._recorder._add(self._name, self._symbol, self._started)  # never swallows errors
 
 
 class _HasRestStats(Protocol):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 import threading
@@ -448,6 +449,13 @@ def main(argv: list[str] | None = None) -> int:
         "(no keys, no network, throwaway state)",
     )
     parser.add_argument(
+        "--drill",
+        metavar="SCENARIO",
+        default=None,
+        help="with --demo: switch the simulator's faults on in waves to rehearse an incident "
+        "(429-storm, ws-storm, stale-data, lost-ack, clock-skew)",
+    )
+    parser.add_argument(
         "--keymap",
         metavar="ID=KEY,...",
         default=None,
@@ -462,10 +470,22 @@ def main(argv: list[str] | None = None) -> int:
 
     from btcbot_engine.engine import Engine
 
+    if args.drill is not None and not args.demo:
+        print(
+            "btcbot-tui: --drill needs --demo (drills run on the bundled simulator)",
+            file=sys.stderr,
+        )
+        return 2
     if args.demo:
+        from btcbot_engine.drill import DrillError
         from btcbot_tui.demo import demo_environment
 
-        with demo_environment() as env:
+        with contextlib.ExitStack() as stack:
+            try:
+                env = stack.enter_context(demo_environment(drill=args.drill))
+            except DrillError as exc:
+                print(f"btcbot-tui: {exc}", file=sys.stderr)
+                return 2
             _log_to_file(env.log_path, "INFO", env.settings.secret_values)
             engine = Engine(env.settings, demo=True, command_name="btcbot-tui --demo")
             app = BtcbotApp(

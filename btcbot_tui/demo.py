@@ -107,7 +107,8 @@ class DemoMarket:
     def stop(self) -> None:
         """Stop and wait for the thread."""
         self._stop.set()
-        self._thread.join(5)
+        if self._thread.is_alive():  # never started when the demo runs without swings
+            self._thread.join(5)
 
     def _run(self) -> None:
         step = 0
@@ -122,18 +123,32 @@ class DemoMarket:
 
 
 @contextlib.contextmanager
-def demo_environment(port: int = DEMO_PORT, *, swing: bool = True) -> Iterator[DemoEnvironment]:
+def demo_environment(
+    port: int = DEMO_PORT, *, swing: bool = True, drill: str | None = None
+) -> Iterator[DemoEnvironment]:
     """Start the simulator (and its market swings) and a temporary state directory; tear all
-    of it down on exit."""
+    of it down on exit. `drill` names a scenario of btcbot_engine.drill whose faults come and
+    go in waves (DrillError, before anything starts, for an unknown name)."""
+    from btcbot_engine.drill import FaultPulser, drill_overrides, scenario
+
+    chosen = scenario(drill) if drill is not None else None
     with (
         tempfile.TemporaryDirectory(prefix="btcbot-demo-") as tmp,
         _simulator(port) as sim,
     ):
         market = DemoMarket(sim, DEMO_SWING_SYMBOLS, SWING_PERIOD_S)
+        pulser = FaultPulser(sim.control, chosen) if chosen is not None else None
         if swing:
             market.start()
+        if pulser is not None:
+            pulser.start()
         try:
             state_dir = Path(tmp)
-            yield DemoEnvironment(demo_settings(sim, state_dir), sim, state_dir)
+            settings = demo_settings(sim, state_dir)
+            if chosen is not None:
+                settings = settings.model_copy(update=drill_overrides(chosen))
+            yield DemoEnvironment(settings, sim, state_dir)
         finally:
+            if pulser is not None:
+                pulser.stop()
             market.stop()

@@ -18,4 +18,3 @@ class SnapshotReady(Message):
     def can_replace(self, message: Message) -> bool:
         """Only the newest snapshot matters: a queued older one is dropped."""
         return isinstance(message, SnapshotReady)
-

@@ -96,6 +96,9 @@ def _wall_clock_ms() -> int:
 
 def _decimals(value: Decimal) -> int:
     """Decimal places a value really uses (trailing zeros do not count)."""
+    exponent = value.as_tuple().exponent
+    if type(exponent) is int and exponent >= 0:
+        return 0  # an integer as written: normalizing could only raise the exponent
     exponent = value.normalize().as_tuple().exponent
     return max(0, -int(exponent))
 

@@ -360,6 +360,14 @@ def _inspect(path: Path, timeout_s: float, account_key: str | None) -> int:
         if version >= 1:
             row = conn.execute("SELECT value FROM meta WHERE key = 'account_key'").fetchone()
             bound = row[0] if row else None
+        # Header and schema can be intact around a damaged data page: read every page once
+        # now, rather than meet "malformed" mid-cycle (or silently miss rows).
+        rows = [str(row[0]) for row in conn.execute("PRAGMA quick_check").fetchall()]
+        if rows != ["ok"]:
+            lines = [ln for r in rows for ln in r.splitlines() if ln and not ln.startswith("***")]
+            raise CorruptDatabase(
+                f"{path} fails SQLite's quick_check ({(lines or rows)[0]}); refusing to touch it"
+            )
     except sqlite3.OperationalError as exc:
         raise StoreError(f"{path}: cannot read the database: {exc}") from exc
     except sqlite3.DatabaseError as exc:

@@ -403,7 +403,8 @@ class _Metrics(MetricRepository):
         self.pending: list[MetricPoint] = []
         self._labels: dict[tuple[tuple[str, str], ...], str] = {(): "{}"}
         self._changes_only = changes_only
-        self._last: dict[tuple[str, tuple[tuple[str, str], ...]], Decimal] = {}
+        # Keyed by the name alone for unlabelled series (most of them), else (name, labels).
+        self._last: dict[str | tuple[str, tuple[tuple[str, str], ...]], Decimal] = {}
         self.dropped = 0
 
     def record_many(self, points: Iterable[MetricPoint]) -> int:  # type: ignore[override]
@@ -426,7 +427,8 @@ class _Metrics(MetricRepository):
                 else:
                     self.dropped += 1
                 continue
-            key = (name, tuple(p.labels.items()))
+            labels = p.labels
+            key = (name, tuple(labels.items())) if labels else name
             if last.get(key) == p.value:
                 self.dropped += 1
                 continue
@@ -438,7 +440,8 @@ class _Metrics(MetricRepository):
     def record_always(self, points: Iterable[MetricPoint]) -> None:
         """Store these samples even if unchanged (a series' closing value, for instance)."""
         for p in points:
-            self._last[(p.name, tuple(p.labels.items()))] = p.value
+            key = (p.name, tuple(p.labels.items())) if p.labels else p.name
+            self._last[key] = p.value
             self.pending.append(p)
 
     def rows(self) -> list[tuple[int, str, str | None, str]]:

@@ -81,3 +81,21 @@ def test_settings_reach_only_the_simulator(tmp_path: Path) -> None:
 def test_scenario_lookup_names_the_choices() -> None:
     with pytest.raises(DrillError, match="429-storm"):
         scenario("nope")
+
+
+def test_tui_drill_flag_is_checked_before_anything_starts(tmp_path: Path) -> None:
+    from btcbot_tui.app import main as tui_main
+
+    assert tui_main(["--drill", "ws-storm"]) == 2  # needs --demo
+    assert tui_main(["--demo", "--drill", "volcano"]) == 2
+
+
+def test_tui_demo_with_a_drill_gets_the_scenario_settings(tmp_path: Path) -> None:
+    from btcbot_tui.demo import demo_environment
+
+    with demo_environment(port=0, swing=False, drill="ws-storm") as env:
+        assert env.settings.market_data_mode == "ws"
+        assert env.simulator.control.faults.ws_disconnect_every_s == 1.5
+    with demo_environment(port=0, swing=False, drill="lost-ack") as env:
+        assert not env.settings.dry_run and env.settings.live_trading
+        assert env.settings.btcturk_base_url.startswith("http://127.0.0.1:")

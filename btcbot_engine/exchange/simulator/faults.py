@@ -22,7 +22,7 @@ class Faults:
 
     rate_limit_remaining: int = 0  # the next N REST requests (excluding /_sim/*) answer 429
     retry_after_s: int = 1  # Retry-After header value on those 429s (body as reference section 5)
-    server_error_remaining: int = 0  # the next N REST requests answer server_error_status
+    server_error_remaining: int = 0  # the next N REST requests (on server_error_path) get a 5xx
     server_error_status: int = 503
     server_error_path: str = ""  # e.g. "/api/v1/users/balances"; "" means any REST path
     html_errors: bool = False  # error replies (429/5xx) come as an HTML page, not JSON
@@ -36,7 +36,7 @@ class Faults:
     ws_stall: bool = False  # WS stays connected (pings answered) but sends no data frames
     ws_disconnect_every_s: float = 0.0  # >0: the server closes every WS connection that often
     clock_skew_ms: int = 0  # server clock = real clock + skew
-    cancel_delay_ticks: int = 0  # an accepted cancel is carried out this many ticks later
+    cancel_delay_ticks: int = 0  # accepted cancels land this many ticks after the usual next one
 
     def copy(self) -> Faults:
         """An independent copy (callers outside the server loop only ever get copies)."""
