@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from btcbot_engine.durable import fsync_dir
+
 KILL_SUFFIX = ".kill"
 #: The engine looks for a request at least this often while it waits between cycles (seconds).
 ENGINE_POLL_S = 0.5
@@ -70,7 +72,7 @@ def request_kill(db_path: str | os.PathLike[str], reason: str) -> KillRequest:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     return request
 
 
@@ -132,16 +134,6 @@ def wait_consumed(
         if time.monotonic() >= deadline:
             return False
         time.sleep(poll_s)
-
-
-def _fsync_dir(directory: Path) -> None:
-    # The rename is durable only once the directory entry is on disk.
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 # --- the persisted kill state, from outside the engine ------------------------------------------

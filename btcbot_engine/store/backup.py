@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from btcbot_engine.durable import fsync_dir, fsync_file
 from btcbot_engine.store.db import (
     BUSY_TIMEOUT_MS,
     StoreError,
@@ -86,23 +87,6 @@ def _integrity(conn: sqlite3.Connection) -> list[str]:
 def _meta(conn: sqlite3.Connection, key: str) -> str | None:
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return None if row is None else str(row[0])
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _new_private_file(directory: Path, stem: str) -> Path:
@@ -210,7 +194,7 @@ def backup_database(
         with contextlib.closing(_connect_ro(temp)) as conn:
             copied_version = schema_version_of(conn, label=str(temp))
             counts = _row_counts(conn)
-        _fsync_file(temp)
+        fsync_file(temp)
         if force:
             os.replace(temp, target)
         else:
@@ -221,7 +205,7 @@ def backup_database(
                     f"{target} already exists; pass --force to overwrite it"
                 ) from None
             temp.unlink()
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     except BaseException:
         _remove_quietly(temp)
         raise
@@ -547,7 +531,7 @@ def restore_database(
             integrity = _copy_with_backup_api(src, temp, journal_mode="WAL")
             if integrity != ["ok"]:
                 raise BackupError(f"the copy of {src} failed its integrity check")
-            _fsync_file(temp)
+            fsync_file(temp)
             wal, shm = Path(f"{db}-wal"), Path(f"{db}-shm")
             if db.exists():
                 aside = _aside_path(db, time.time() if now_s is None else now_s)
@@ -566,7 +550,7 @@ def restore_database(
                 shm.unlink()
             os.rename(temp, db)
             os.chmod(db, _FILE_MODE)
-            _fsync_dir(db.parent)
+            fsync_dir(db.parent)
         except BaseException:
             _remove_quietly(temp)
             # Put the previous database back if it was already moved aside.
