@@ -22,7 +22,14 @@ from btcbot_engine.config import QUOTE_CURRENCIES, Settings
 from btcbot_engine.domain.rules import SymbolRules
 from btcbot_engine.domain.snapshot import DoctorCheckView
 from btcbot_engine.gates import REMEDIES, GateDecision, Mode
-from btcbot_engine.store.db import CorruptDatabase, SchemaTooNew, Store, StoreError, open_readonly
+from btcbot_engine.store.db import (
+    CorruptDatabase,
+    DamagedPages,
+    SchemaTooNew,
+    Store,
+    StoreError,
+    open_readonly,
+)
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 #: What reading a damaged database can raise (the store translates most, not all, of them).
@@ -243,6 +250,16 @@ def open_database_readonly(path: Path) -> tuple[list[DoctorCheckView], Store | N
         ], None
     try:
         return [check("db_file", PASS, f"{path} opens read-only")], open_readonly(path)
+    except DamagedPages as exc:
+        return [
+            check("db_file", PASS, f"{path} has a valid SQLite header and schema"),
+            check(
+                "db_integrity",
+                FAIL,
+                str(exc),
+                f"stop the engine, move {path} aside and restore a backup",
+            ),
+        ], None
     except CorruptDatabase as exc:
         return [
             check(

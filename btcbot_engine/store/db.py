@@ -57,6 +57,10 @@ class CorruptDatabase(StoreError):
     """The file is not a readable SQLite database (bad header, truncated, malformed)."""
 
 
+class DamagedPages(CorruptDatabase):
+    """Header and schema read, but SQLite's quick_check found damaged pages."""
+
+
 class SchemaTooNew(StoreError):
     """The database was written by a newer btcbot; this version refuses to touch it."""
 
@@ -365,8 +369,9 @@ def _inspect(path: Path, timeout_s: float, account_key: str | None) -> int:
         rows = [str(row[0]) for row in conn.execute("PRAGMA quick_check").fetchall()]
         if rows != ["ok"]:
             lines = [ln for r in rows for ln in r.splitlines() if ln and not ln.startswith("***")]
-            raise CorruptDatabase(
-                f"{path} fails SQLite's quick_check ({(lines or rows)[0]}); refusing to touch it"
+            raise DamagedPages(
+                f"{path} is damaged: SQLite's quick_check reports {(lines or rows)[0]}; "
+                "refusing to touch it"
             )
     except sqlite3.OperationalError as exc:
         raise StoreError(f"{path}: cannot read the database: {exc}") from exc

@@ -196,10 +196,9 @@ def test_damaged_pages_are_findings_not_a_crash(settings: Settings) -> None:
     checks = by_name(report)
     assert checks["db_integrity"].status == "FAIL"
     detail = checks["db_integrity"].detail
-    assert detail.startswith(f"{path}: ") and detail.endswith("database disk image is malformed")
-    assert (
-        checks["unknown_orders"].status == "FAIL" and str(path) in checks["unknown_orders"].detail
-    )
+    # Opening runs SQLite's quick_check, so the damage is found before any read meets it.
+    assert detail.startswith(f"{path} is damaged: ") and "\n" not in detail
+    assert checks["unknown_orders"].status != "PASS"
     assert checks["exchange"].status == "PASS"  # everything else still ran
     assert report.exit_code == 2
 
