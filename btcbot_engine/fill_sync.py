@@ -58,6 +58,7 @@ async def sync_fills(
     wanted = sorted(set(symbols))
     since = {s: _since(store, s) for s in wanted}
     batch: dict[str, list[Fill]] | None = None
+    seen_until = 0
     if len(wanted) > PER_PAIR_MAX:
         oldest = min((v for v in since.values() if v is not None), default=None)
         if any(v is None for v in since.values()):
@@ -68,10 +69,14 @@ async def sync_fills(
             report.errors.extend(f"{s}: {exc}" for s in wanted)
             return report
         if len(every) < ALL_PAIRS_SUSPECT_ROWS:
+            seen_until = max((f.timestamp_ms for f in every), default=0)
             batch = {s: [] for s in wanted}
             for fill in every:
                 if fill.symbol in batch:
                     batch[fill.symbol].append(fill)
+    # A trusted all-pairs read saw every pair up to its newest row: pairs with nothing new move
+    # their cursor there too, so the next read's window stays short (an old cursor on a quiet
+    # pair would otherwise widen every read until replies pass the suspect size).
     for symbol in wanted:
         if batch is not None:
             cut = since[symbol]
@@ -82,7 +87,7 @@ async def sync_fills(
             except ExchangeError as exc:
                 report.errors.append(f"{symbol}: {exc}")
                 continue
-        _book(store, ledger, symbol, fills, quote_to_try, report)
+        _book(store, ledger, symbol, fills, quote_to_try, report, seen_until=seen_until)
     return report
 
 
@@ -98,10 +103,16 @@ def _book(
     fills: list[Fill],
     quote_to_try: Mapping[str, Decimal],
     report: FillSyncReport,
+    *,
+    seen_until: int = 0,
 ) -> None:
-    """Book one pair's fills (new ones only) and move its cursor, in one transaction."""
+    """Book one pair's fills (new ones only) and move its cursor, in one transaction.
+
+    `seen_until`: the read covered this pair up to that time, so the cursor may move there even
+    without a fill of its own.
+    """
     cursor_text = store.cursors.get(_cursor_name(symbol))
-    newest = int(cursor_text) if cursor_text else 0
+    newest = max(int(cursor_text) if cursor_text else 0, seen_until)
     with store.atomic():
         for fill in sorted(fills, key=lambda f: (f.timestamp_ms, f.trade_id)):
             newest = max(newest, fill.timestamp_ms)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -226,3 +227,37 @@ def test_a_wide_universe_reads_fills_in_one_call_per_cycle(
     finally:
         store.close()
     assert booked == {int(t["id"]) for t in trades}
+
+
+def test_quiet_pairs_move_their_fill_cursor_with_an_all_pairs_read(
+    sim: SimulatorHandle, tmp_path: Path
+) -> None:
+    from btcbot_engine.exchange.btcturk.rest import BtcturkExchange
+    from btcbot_engine.fill_sync import sync_fills
+    from btcbot_engine.ledger import Ledger
+
+    settings = _settings(sim, tmp_path, live=True, universe_symbols="BTCTRY,USDTTRY")
+    _run(settings, 1)
+    _push_through(sim, "BTCTRY", "0.97")
+    _push_through(sim, "USDTTRY", "0.97")
+    newest = max(int(t["timestamp"]) for t in sim.control.trades())
+    quiet = ["AVAXTRY", "XRPTRY", "ADATRY"]
+
+    async def sync() -> tuple[object, dict[str, str | None]]:
+        exchange = BtcturkExchange(
+            sim.base_url, sim.graph_url, api_key=sim.api_key, api_secret=sim.api_secret
+        )
+        store = open_database(settings.state_db_path, account_key=settings.account_key)
+        try:
+            ledger = Ledger.replay(store.ledger.all())
+            pairs = ["BTCTRY", "USDTTRY", *quiet]
+            report = await sync_fills(exchange, store, ledger, pairs, {"TRY": Decimal(1)})
+            return report, {s: store.cursors.get(f"fills:{s}") for s in quiet}
+        finally:
+            store.close()
+            await exchange.close()
+
+    report, cursors = asyncio.run(sync())
+    assert not report.errors  # type: ignore[attr-defined]
+    # The quiet pairs had no fill, yet the read covered them up to the newest row it saw.
+    assert cursors == {s: str(newest) for s in quiet}
