@@ -217,3 +217,15 @@ def test_an_order_closed_between_the_list_and_the_cancel_is_reported_gone(
     gone = result.by_outcome(GONE)
     assert [a.order.order_id for a in gone] == [oid]
     assert "ORDER_COULD_NOT_BE_CANCELED" in (gone[0].error or "")
+
+
+def test_only_panic_uses_the_cancel_only_guard() -> None:
+    # Safe mode's sole exception must stay in one place: nothing else may bypass the gates.
+    root = Path(__file__).resolve().parents[2]
+    users = sorted(
+        str(p.relative_to(root))
+        for folder in ("btcbot_engine", "btcbot_tui")
+        for p in (root / folder).rglob("*.py")
+        if "CancelOnlyGuard" in p.read_text()
+    )
+    assert users == ["btcbot_engine/panic.py"]
