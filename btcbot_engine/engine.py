@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from pathlib import Path
 from urllib.parse import urlparse
 
 from btcbot_engine import kill_request
@@ -100,8 +101,10 @@ class Engine:
         on_snapshot: SnapshotListener | None = None,
         command_name: str = "btcbot run",
         unknown_grace_ms: int | None = None,
+        env_file: Path | None = None,
     ) -> None:
         self.settings = settings
+        self.env_file = env_file  # where settings came from, for the doctor's permission check
         self.demo = demo
         self.clock_ms = clock_ms
         self.run_id = new_run_id()
@@ -466,6 +469,7 @@ class Engine:
                     exchange=self._live,
                     lock_held_by_us=True,
                     clock_ms=self.clock_ms,
+                    env_file=self.env_file,
                 )
                 self._doctor = report.checks
                 counts = ", ".join(f"{n} {s}" for s, n in report.counts().items() if n)

@@ -518,7 +518,11 @@ def main(argv: list[str] | None = None) -> int:
     probe.release()
     log_path = Path(settings.state_db_path).parent / "btcbot-tui.log"
     _log_to_file(log_path, settings.log_level, settings.secret_values)
-    engine = Engine(settings, command_name="btcbot-tui")
+    engine = Engine(
+        settings,
+        command_name="btcbot-tui",
+        env_file=Path(args.env_file) if args.env_file else None,
+    )
     app = BtcbotApp(engine, run_options=RunOptions(cycle_seconds=settings.cycle_seconds))
     app.set_keymap(keymap)
     return _run_app(app)

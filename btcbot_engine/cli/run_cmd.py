@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 from typing import Any
 
 from btcbot_engine.cli.common import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, CliError, painter
@@ -40,7 +41,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    engine = Engine(settings, on_snapshot=summary)
+    env_file = getattr(args, "env_file", None)
+    engine = Engine(settings, on_snapshot=summary, env_file=Path(env_file) if env_file else None)
     from btcbot_engine.runtime_state import effective_gates
 
     gates = effective_gates(settings)

@@ -30,3 +30,19 @@ def test_run_doctor_publishes_checks_in_the_snapshot(
         assert checks[name].status == "PASS", checks[name]
     assert any(m.startswith("doctor: PASS") for m in snap.messages)
     assert published and published[-1] == len(snap.doctor) > 0  # kept after the next cycle
+
+
+def test_run_doctor_checks_the_env_file_the_engine_was_started_with(
+    healthy_sim: SimulatorHandle, tmp_path: Path
+) -> None:
+    env_file = tmp_path / "operator.env"
+    env_file.write_text("# the operator's settings\n")
+    env_file.chmod(0o644)
+    settings = sim_settings(healthy_sim, tmp_path / "state.db")
+    engine = Engine(settings, env_file=env_file)
+    engine.submit(RunDoctor())
+    engine.run(RunOptions(loop=True, max_cycles=1, cycle_seconds=0.01))
+    snap = engine.snapshot()
+    assert snap is not None
+    check = {c.name: c for c in snap.doctor}["env_file"]
+    assert check.status == "WARN" and "operator.env" in check.detail
