@@ -101,16 +101,28 @@ def scenario(name: str) -> Scenario:
         ) from None
 
 
+# Arming live trading against the simulator (lost-ack drills: submits must reach it).
+_LIVE_SIM: dict[str, Any] = {
+    "dry_run": False,
+    "live_trading": True,
+    "live_trading_ack": LIVE_ACK_PHRASE,
+    "btcturk_api_scopes": "read,trade",
+}
+# How `btcbot drill` runs: a few pairs, a short cycle, orders that come and go.
+DRILL_TUNING: dict[str, Any] = {
+    "btcturk_api_scopes": "read,trade",
+    "universe_symbols": DEMO_SYMBOLS,
+    "cycle_seconds": 2.0,
+    "ttl_seconds": 30,
+    "min_profit_bps": "5",
+}
+
+
 def drill_overrides(drill: Scenario) -> dict[str, Any]:
     """Setting changes a scenario needs on top of simulator settings (the TUI demo uses this)."""
     values: dict[str, Any] = dict(drill.settings)
     if drill.live_sim:
-        values.update(
-            dry_run=False,
-            live_trading=True,
-            live_trading_ack=LIVE_ACK_PHRASE,
-            btcturk_api_scopes=("read", "trade"),
-        )
+        values.update(_LIVE_SIM)
     return values
 
 
@@ -123,8 +135,10 @@ def simulated_settings(
 ) -> Settings:
     """Settings that can reach only the simulator: its URLs, its test keys, a throwaway DB.
 
-    PAPER by default. `live_sim=True` arms live trading, which is safe only because every URL
-    is the simulator's on 127.0.0.1 (checked here) and the keys are its test keys.
+    PAPER by default; `overrides` tune the rest (the drill's and the TUI demo's own tuning).
+    `live_sim=True` (or live values in `overrides`) arms live trading, which is safe only
+    because every URL is the simulator's on 127.0.0.1 (checked here) and the keys are its
+    test keys.
     """
     for url in (sim.base_url, sim.ws_url):
         if urlparse(url).hostname != "127.0.0.1":
@@ -135,23 +149,18 @@ def simulated_settings(
         "btcturk_ws_url": sim.ws_url,
         "btcturk_api_key": sim.api_key,
         "btcturk_api_secret": sim.api_secret,
-        "btcturk_api_scopes": "read,trade",
         "state_db_path": str(state_db_path),
         "safe_mode": False,
         "kill_switch": False,
         "dry_run": True,
         "live_trading": False,
         "live_trading_ack": "",
-        "universe_symbols": DEMO_SYMBOLS,
         "paper_balances": "TRY=20000",
         "http_timeout_seconds": 2.0,
-        "cycle_seconds": 2.0,
         "cooldown_seconds": 0,
-        "ttl_seconds": 30,
-        "min_profit_bps": "5",
     }
     if live_sim:
-        values.update(dry_run=False, live_trading=True, live_trading_ack=LIVE_ACK_PHRASE)
+        values.update(_LIVE_SIM)
     values.update(overrides)
     # No env file: an operator's .env (real keys, real URLs) must never leak into a drill.
     return load_settings(None, _env_file=None, **values)
@@ -209,8 +218,7 @@ def drill_environment(
         settings = simulated_settings(
             sim,
             state_dir / "btcbot_state.db",
-            live_sim=drill.live_sim if drill else False,
-            **{**(dict(drill.settings) if drill else {}), **overrides},
+            **{**DRILL_TUNING, **(drill_overrides(drill) if drill else {}), **overrides},
         )
         pulser = FaultPulser(sim.control, drill) if drill else None
         if pulser is not None:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from btcbot_engine.config import Settings
 from btcbot_engine.exchange.simulator.harness import SimulatorHandle, running_simulator
@@ -42,33 +43,26 @@ class DemoEnvironment:
         return self.state_dir / "btcbot-tui.log"
 
 
-def demo_settings(sim: SimulatorHandle, state_dir: Path) -> Settings:
-    """Paper trading against the simulator, tuned so every pane moves within seconds."""
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]  # a user's .env must not change the demo
-        safe_mode=False,
-        kill_switch=False,
-        dry_run=True,
-        live_trading=False,
-        live_trading_ack="",
-        btcturk_base_url=sim.base_url,
-        btcturk_graph_url=sim.graph_url,
-        btcturk_ws_url=sim.ws_url,
-        # The simulator's public test key: shown as the key hint; paper mode never signs.
-        btcturk_api_key=sim.api_key,
-        btcturk_api_secret=sim.api_secret,
-        btcturk_api_scopes=("read",),
-        state_db_path=state_dir / "demo_state.db",
-        universe_symbols=DEMO_SYMBOLS,
-        market_data_mode="ws",
-        paper_balances=("TRY=20000",),
-        http_timeout_seconds=2.0,
-        cycle_seconds=1.0,
-        cooldown_seconds=0,
-        ttl_seconds=8,
-        max_open_orders_per_symbol=2,
-        log_level="INFO",
-    )
+# How the demo runs: every pane moves within seconds. The simulator binding and the safety
+# switches (PAPER, nothing armed, a user's .env ignored) come from `simulated_settings`.
+DEMO_TUNING: dict[str, Any] = {
+    # The simulator's public test key is shown as the key hint; paper mode never signs.
+    "btcturk_api_scopes": "read",
+    "universe_symbols": ",".join(DEMO_SYMBOLS),
+    "market_data_mode": "ws",
+    "cycle_seconds": 1.0,
+    "ttl_seconds": 8,
+    "max_open_orders_per_symbol": 2,
+    "log_level": "INFO",
+}
+
+
+def demo_settings(sim: SimulatorHandle, state_dir: Path, **overrides: Any) -> Settings:
+    """Paper trading against the simulator, tuned so every pane moves within seconds;
+    `overrides` (a drill scenario's) win over the tuning."""
+    from btcbot_engine.drill import simulated_settings
+
+    return simulated_settings(sim, state_dir / "demo_state.db", **{**DEMO_TUNING, **overrides})
 
 
 @contextlib.contextmanager
@@ -144,9 +138,8 @@ def demo_environment(
             pulser.start()
         try:
             state_dir = Path(tmp)
-            settings = demo_settings(sim, state_dir)
-            if chosen is not None:
-                settings = settings.model_copy(update=drill_overrides(chosen))
+            extra = drill_overrides(chosen) if chosen is not None else {}
+            settings = demo_settings(sim, state_dir, **extra)
             yield DemoEnvironment(settings, sim, state_dir)
         finally:
             if pulser is not None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any
 
 from btcbot_engine.cli.common import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, CliError, painter
+from btcbot_engine.cli.cycle_lines import cycle_line
 from btcbot_engine.config import load_settings
+from btcbot_engine.domain.snapshot import EngineSnapshot
 
 # --- run ------------------------------------------------------------------------------------
 
@@ -28,18 +29,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, secrets=settings.secret_values)
     paint = painter()
 
-    def summary(snap: Any) -> None:
-        st = snap.status
-        if st.last_cycle_ms is None or snap.ts_ms < (st.last_cycle_ms or 0):
-            return
-        print(
-            f"cycle {st.cycle_count} mode {snap.mode} risk {snap.risk.mode} "
-            f"universe {sum(1 for u in snap.universe if u.included)} "
-            f"open {len(snap.open_orders)} fills {len(snap.recent_fills)} "
-            f"equity {snap.pnl.equity:.2f} TRY {st.last_cycle_duration_ms} ms"
-            + (f" error: {st.last_error}" if st.last_error else ""),
-            flush=True,
-        )
+    def summary(snap: EngineSnapshot) -> None:
+        line = cycle_line(snap)
+        if line is not None:
+            print(line, flush=True)
 
     env_file = getattr(args, "env_file", None)
     engine = Engine(settings, on_snapshot=summary, env_file=Path(env_file) if env_file else None)
