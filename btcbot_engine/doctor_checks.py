@@ -7,8 +7,6 @@ the functions here judge what they are given (settings, files, a read-only Store
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import sqlite3
 import stat
@@ -30,6 +28,7 @@ from btcbot_engine.store.db import (
     StoreError,
     open_readonly,
 )
+from btcbot_engine.store.lock import lock_path_of, parse_holder, probe_held
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 #: What reading a damaged database can raise (the store translates most, not all, of them).
@@ -390,37 +389,22 @@ def account_check(store: Store, s: Settings) -> DoctorCheckView:
 def lock_check(db_path: Path, *, held_by_us: bool) -> DoctorCheckView:
     """Is the instance lock free? A running engine holding it is normal (WARN, not FAIL).
 
-    Probes with a shared, non-blocking flock on a read-only descriptor and lets go at once, so
-    nothing is written. (An engine starting in that same microsecond would be told the database
-    is in use, and can simply be started again.)
+    Probed without taking it (store.lock.probe_held), so nothing is written.
     """
     if held_by_us:
         return check("lock", PASS, f"held by this engine (pid {os.getpid()})")
-    lock_path = Path(f"{db_path}.lock")
+    lock_path = lock_path_of(db_path)
     if not lock_path.exists():
         return check("lock", PASS, "free (no lock file yet)")
     try:
-        fd = os.open(lock_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        held, raw = probe_held(db_path)
     except OSError as exc:
         return check("lock", WARN, f"cannot open {lock_path}: {exc.strerror}", "check its owner")
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return _held_check(lock_path, os.pread(fd, 4096, 0))
-        fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-    return check("lock", PASS, "free")
+    return _held_check(raw) if held else check("lock", PASS, "free")
 
 
-def _held_check(lock_path: Path, raw: bytes) -> DoctorCheckView:
-    holder: dict[str, object] = {}
-    try:
-        value, _ = json.JSONDecoder().raw_decode(raw.decode("utf-8", errors="replace").strip())
-        holder = value if isinstance(value, dict) else {}
-    except ValueError:
-        pass
+def _held_check(raw: bytes) -> DoctorCheckView:
+    holder = parse_holder(raw) or {}
     pid, command = holder.get("pid"), holder.get("command")
     if not isinstance(pid, int):
         who = "another process (its lock file does not name it yet)"

@@ -364,23 +364,16 @@ def lock_holder(db_path: str | os.PathLike[str]) -> int | None:
     starts at that moment fail. (The record is cleared on release; a SIGKILLed holder's record
     stays, hence the liveness check.)
     """
-    import json
+    from btcbot_engine.store.lock import lock_path_of, parse_holder, pid_alive
 
     try:
-        raw = Path(f"{os.fspath(db_path)}.lock").read_bytes()[:4096]
-        record, _ = json.JSONDecoder().raw_decode(raw.decode("utf-8", errors="replace").strip())
-    except (OSError, ValueError):
+        record = parse_holder(lock_path_of(db_path).read_bytes()[:4096])
+    except OSError:
         return None
-    pid = record.get("pid") if isinstance(record, dict) else None
+    pid = record.get("pid") if record is not None else None
     if not isinstance(pid, int) or pid <= 0:
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid
-    return pid
+    return pid if pid_alive(pid) else None
 
 
 def _lock_taken(db_path: Path) -> bool:
@@ -389,23 +382,13 @@ def _lock_taken(db_path: Path) -> bool:
     Only used when the lock file names no live holder, so an engine is (almost) never probed;
     the probe holds the shared lock for microseconds.
     """
-    import fcntl
+    from btcbot_engine.store.lock import probe_held
 
     try:
-        fd = os.open(f"{db_path}.lock", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        held, _ = probe_held(db_path)
     except OSError:
         return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
+    return held
 
 
 def _short(text: str | None) -> str:

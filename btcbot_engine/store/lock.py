@@ -53,7 +53,7 @@ class InstanceLocked(LockError):
         if self.pid == os.getpid():
             return f"database {self.db_path} is already in use by this process ({who})"
         message = f"database {self.db_path} is in use by {who}; stop it first"
-        if not _pid_alive(self.pid):
+        if not pid_alive(self.pid):
             # flock is inherited across fork: a child of the dead holder may still keep it.
             message += (
                 f" (pid {self.pid} has exited; a child process of it may still hold the lock)"
@@ -61,7 +61,8 @@ class InstanceLocked(LockError):
         return message
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (ours to signal or not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -78,7 +79,8 @@ def _default_command() -> str:
     return f"{program} {sub}" if sub else program
 
 
-def _parse_holder(raw: bytes) -> dict[str, Any] | None:
+def parse_holder(raw: bytes) -> dict[str, Any] | None:
+    """The holder record (pid, command, ...) read from a lock file; None when unreadable."""
     text = raw.decode("utf-8", errors="replace").strip()
     if not text:
         return None
@@ -88,6 +90,30 @@ def _parse_holder(raw: bytes) -> dict[str, Any] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+def lock_path_of(db_path: str | os.PathLike[str]) -> Path:
+    """Where the instance lock of a database lives: `<db>.lock`."""
+    return Path(f"{os.fspath(db_path)}.lock")
+
+
+def probe_held(db_path: str | os.PathLike[str]) -> tuple[bool, bytes]:
+    """Whether someone holds the lock, and the lock file's first bytes, without taking it.
+
+    A shared, non-blocking flock on a read-only descriptor, let go at once: nothing is written
+    (an engine starting in that same microsecond would be told the database is in use). Raises
+    OSError when the lock file cannot be opened (FileNotFoundError: no lock file yet).
+    """
+    fd = os.open(lock_path_of(db_path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True, os.pread(fd, _MAX_READ, 0)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False, b""
+    finally:
+        os.close(fd)
 
 
 class InstanceLock:
@@ -130,7 +156,7 @@ class InstanceLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             try:
-                holder = _parse_holder(os.pread(fd, _MAX_READ, 0))
+                holder = parse_holder(os.pread(fd, _MAX_READ, 0))
             finally:
                 os.close(fd)
             raise InstanceLocked(self.db_path, self.lock_path, holder) from None
