@@ -56,7 +56,9 @@ async def sync_fills(
     """
     report = FillSyncReport()
     wanted = sorted(set(symbols))
-    since = {s: _since(store, s) for s in wanted}
+    # Each pair's cursor, read once: it bounds the read and is where booking moves on from.
+    cursors = {s: _cursor(store, s) for s in wanted}
+    since = {s: max(c - CURSOR_OVERLAP_MS, 0) if c else None for s, c in cursors.items()}
     batch: dict[str, list[Fill]] | None = None
     seen_until = 0
     if len(wanted) > PER_PAIR_MAX:
@@ -87,13 +89,14 @@ async def sync_fills(
             except ExchangeError as exc:
                 report.errors.append(f"{symbol}: {exc}")
                 continue
-        _book(store, ledger, symbol, fills, quote_to_try, report, seen_until=seen_until)
+        newest = max(cursors[symbol] or 0, seen_until)
+        _book(store, ledger, symbol, fills, quote_to_try, report, newest=newest)
     return report
 
 
-def _since(store: Store, symbol: str) -> int | None:
+def _cursor(store: Store, symbol: str) -> int | None:
     cursor_text = store.cursors.get(_cursor_name(symbol))
-    return max(int(cursor_text) - CURSOR_OVERLAP_MS, 0) if cursor_text else None
+    return int(cursor_text) if cursor_text else None
 
 
 def _book(
@@ -104,15 +107,13 @@ def _book(
     quote_to_try: Mapping[str, Decimal],
     report: FillSyncReport,
     *,
-    seen_until: int = 0,
+    newest: int,
 ) -> None:
     """Book one pair's fills (new ones only) and move its cursor, in one transaction.
 
-    `seen_until`: the read covered this pair up to that time, so the cursor may move there even
-    without a fill of its own.
+    `newest`: where the cursor stands before these fills (its stored value, or further when
+    the read covered this pair up to a later time without a fill of its own).
     """
-    cursor_text = store.cursors.get(_cursor_name(symbol))
-    newest = max(int(cursor_text) if cursor_text else 0, seen_until)
     with store.atomic():
         for fill in sorted(fills, key=lambda f: (f.timestamp_ms, f.trade_id)):
             newest = max(newest, fill.timestamp_ms)
