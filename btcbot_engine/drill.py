@@ -126,19 +126,12 @@ def drill_overrides(drill: Scenario) -> dict[str, Any]:
     return values
 
 
-def simulated_settings(
-    sim: SimulatorHandle,
-    state_db_path: Path,
-    *,
-    live_sim: bool = False,
-    **overrides: Any,
-) -> Settings:
+def simulated_settings(sim: SimulatorHandle, state_db_path: Path, **overrides: Any) -> Settings:
     """Settings that can reach only the simulator: its URLs, its test keys, a throwaway DB.
 
     PAPER by default; `overrides` tune the rest (the drill's and the TUI demo's own tuning).
-    `live_sim=True` (or live values in `overrides`) arms live trading, which is safe only
-    because every URL is the simulator's on 127.0.0.1 (checked here) and the keys are its
-    test keys.
+    A scenario's live values (`drill_overrides`) arm live trading, which is safe only because
+    every URL is the simulator's on 127.0.0.1 (checked here) and the keys are its test keys.
     """
     for url in (sim.base_url, sim.ws_url):
         if urlparse(url).hostname != "127.0.0.1":
@@ -159,8 +152,6 @@ def simulated_settings(
         "http_timeout_seconds": 2.0,
         "cooldown_seconds": 0,
     }
-    if live_sim:
-        values.update(_LIVE_SIM)
     values.update(overrides)
     # No env file: an operator's .env (real keys, real URLs) must never leak into a drill.
     return load_settings(None, _env_file=None, **values)
