@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from backtest_testkit import bench_config, bench_settings, clean_env, small_dataset
@@ -95,8 +97,6 @@ def test_write_behind_keeps_the_repository_contracts(tmp_path: Path) -> None:
             store.cycles.start(CycleRecord("c1", "run", 2, "PAPER"))
         with pytest.raises(RecordNotFound):
             store.orders.update_state("nope", OrderState.OPEN)
-        from decimal import Decimal
-
         from btcbot_engine.domain.orders import OrderMethod, Side
         from btcbot_engine.domain.records import OrderRecord
 
@@ -122,3 +122,110 @@ def test_write_behind_keeps_the_repository_contracts(tmp_path: Path) -> None:
         assert inner.cycles.get("c1").summary == {"n": 1}
     finally:
         inner.close()
+
+
+def _write_the_same_records(store: Any) -> None:
+    """Every kind of row a cycle writes, with awkward values (None, text that needs JSON
+    escaping, non-ASCII, big integers, Decimals that must stay exact)."""
+    from btcbot_engine.domain.fills import Fill
+    from btcbot_engine.domain.orders import OrderMethod, Side
+    from btcbot_engine.domain.records import (
+        Decision,
+        DecisionStage,
+        LedgerEvent,
+        LedgerKind,
+        MetricPoint,
+        OrderRecord,
+    )
+
+    store.cycles.start(CycleRecord("c1", "run", 1_700_000_000_000, "PAPER"))
+    order = OrderRecord(
+        client_id="c", symbol="BTCTRY", side=Side.BUY, method=OrderMethod.LIMIT,
+        price=Decimal("3006070.00"), quantity=Decimal("0.00004989"),
+        filled_quantity=Decimal(0), state=OrderState.NEW, idempotency_key="k",
+        payload_hash="h", run_id="run", cycle_id="c1", intent='{"q": "1\\n\\"x\\""}',
+        created_ms=5, updated_ms=5,
+    )  # fmt: skip
+    store.orders.insert(order)
+    store.orders.update_state(
+        "c", OrderState.OPEN, ts_ms=6, exchange_order_id=2**62, detail='ağ \u0130 "q"\n'
+    )
+    store.orders.update_state(
+        "c", OrderState.FILLED, ts_ms=7, filled_quantity=Decimal("0.00004989"), reason=None
+    )
+    fill = Fill(
+        trade_id=2**53 + 1, order_id=2**62, client_id="c", symbol="BTCTRY", base="BTC",
+        quote="TRY", side=Side.BUY, price=Decimal("3006070"), quantity=Decimal("1E-8"),
+        fee=Decimal("0.0885"), tax=Decimal("0.0159300"), fee_asset="TRY", timestamp_ms=7,
+    )  # fmt: skip
+    store.fills.insert_if_new(fill)
+    event = LedgerEvent(
+        7, LedgerKind.FILL, "BTC", Decimal("1E-8"), Decimal("-0.0300607"), "BTCTRY",
+        Decimal("3006070"), "9007199254740993", "",
+    )  # fmt: skip
+    store.ledger.append(event)
+    store.ledger.append(LedgerEvent(7, LedgerKind.FEE, "TRY", Decimal("-0.0885"), Decimal(0)))
+    detail = {"client_id": "c", "detail": 'ç \\ "x"'}
+    store.decisions.insert_many(
+        [
+            Decision(
+                "run", "c1", 6, DecisionStage.OMS, "submitted", "oms:submitted", "BTCTRY", detail
+            ),
+            Decision("run", "c1", 6, DecisionStage.RISK, "mode", "risk:mode:NORMAL"),
+        ]
+    )
+    store.metrics.record_many(
+        [
+            MetricPoint(7, "equity_try", Decimal("8987327.8300000000")),
+            MetricPoint(7, "submit_latency_ms", Decimal("2.641"), {"symbol": "BTCTRY"}),
+        ]
+    )
+    store.cursors.set("fills:BTCTRY", "9007199254740993")
+    store.runtime.set_safe_mode(True)
+    store.cycles.finish("c1", finished_ms=8, outcome="ok", summary={"errors": ["a\tb"]})
+
+
+def _table_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        out = {}
+        for table in (
+            "orders", "order_events", "fills", "ledger_events", "cycles", "decisions",
+            "metrics", "cursors", "runtime_state",
+        ):  # fmt: skip
+            columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+            picks = ", ".join(f"typeof({c}), {c}" for c in columns)
+            rows = conn.execute(f"SELECT {picks} FROM {table} ORDER BY rowid").fetchall()
+            # Timestamps the stores stamp themselves (updated_ms of cursors) are the clock's.
+            out[table] = rows
+        return out
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_write_behind_writes_the_rows_the_live_repositories_write(
+    tmp_path: Path, background: bool
+) -> None:
+    """The bulk JSON insert stores the same values with the same SQLite types as the live
+    repositories' writes: the output database is indistinguishable row by row."""
+    clock = lambda: 1_700_000_000_123  # noqa: E731
+    live = open_database(tmp_path / "live.db", clock_ms=clock)
+    try:
+        with live.atomic():
+            _write_the_same_records(live)
+    finally:
+        live.close()
+    inner = open_database(tmp_path / "wb.db", clock_ms=clock)
+    try:
+        store = WriteBehindStore(inner, background=background)
+        _write_the_same_records(store)
+        store.drain()
+    finally:
+        inner.close()
+    expected = _table_rows(tmp_path / "live.db")
+    got = _table_rows(tmp_path / "wb.db")
+    assert all(expected[t] for t in expected if t != "runtime_state")
+    assert got == expected
