@@ -23,6 +23,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
+from json.encoder import encode_basestring as _json_string
 from pathlib import Path
 from typing import Any
 
@@ -136,9 +137,26 @@ _SQL_RUNTIME = _bulk_insert(
 
 # A batch: (SQL, the rows as one JSON array text) per table, in foreign-key order.
 Batch = list[tuple[str, str]]
-_encode_rows = json.JSONEncoder(
-    ensure_ascii=False, check_circular=False, separators=(",", ":")
-).encode
+
+
+# Rows are written as JSON text directly (faster than building tuples for json.dumps): each
+# value goes through one of these three, so every string is JSON-escaped by the json module.
+def _s(value: str | None) -> str:
+    """A text column: a JSON string literal, or null."""
+    return "null" if value is None else _json_string(value)
+
+
+def _m(value: Decimal | int | None) -> str:
+    """A money column: its DecimalTextField text (digits, sign, point: nothing to escape)."""
+    if type(value) is Decimal and value.is_finite():
+        return f'"{value:f}"'  # _money's text, without the second call
+    text = _money(value)
+    return "null" if text is None else f'"{text}"'
+
+
+def _i(value: int | None) -> str:
+    """An optional integer column (`:d` refuses anything that is not an integer)."""
+    return "null" if value is None else f"{value:d}"
 
 
 def _write_batch(conn: Any, batch: Batch) -> None:
@@ -427,7 +445,7 @@ class _Metrics(MetricRepository):
     def __init__(self, store: WriteBehindStore, *, changes_only: bool) -> None:
         super().__init__(store)
         self.pending: list[MetricPoint] = []
-        self._labels: dict[tuple[tuple[str, str], ...], str] = {(): "{}"}
+        self._labels: dict[tuple[tuple[str, str], ...], str] = {}
         self._changes_only = changes_only
         # Keyed by the name alone for unlabelled series (most of them), else (name, labels).
         self._last: dict[str | tuple[str, tuple[tuple[str, str], ...]], Decimal] = {}
@@ -470,16 +488,16 @@ class _Metrics(MetricRepository):
             self._last[key] = p.value
             self.pending.append(p)
 
-    def rows(self) -> list[tuple[int, str, str | None, str]]:
-        """The queued points as metrics rows (labels JSON computed once per distinct set)."""
+    def rows(self) -> list[str]:
+        """The queued points as JSON rows (the labels' text encoded once per distinct set)."""
         cache = self._labels
         out = []
         for p in self.pending:
-            key = tuple(p.labels.items())
-            text = cache.get(key)
+            labels = p.labels
+            text = cache.get(tuple(labels.items())) if labels else '"{}"'
             if text is None:
-                text = cache[key] = dumps(p.labels)
-            out.append((p.ts_ms, p.name, _money(p.value), text))
+                text = cache[tuple(labels.items())] = _s(dumps(labels))
+            out.append(f"[{p.ts_ms:d},{_s(p.name)},{_m(p.value)},{text}]")
         return out
 
     def recent(self, name: str, limit: int = 100) -> list[MetricPoint]:  # type: ignore[override]
@@ -548,9 +566,9 @@ class _KeyValues:
     def all(self) -> dict[str, str]:
         return dict(sorted(self.values.items()))
 
-    def rows(self) -> list[tuple[str, str, int]]:
-        """The dirty keys as (key, value, updated_ms) rows."""
-        return [(name, self.values[name], ts) for name, ts in self.dirty.items()]
+    def rows(self) -> list[str]:
+        """The dirty keys as JSON (key, value, updated_ms) rows."""
+        return [f"[{_s(name)},{_s(self.values[name])},{ts:d}]" for name, ts in self.dirty.items()]
 
 
 class _Cursors(_KeyValues, CursorRepository):
@@ -703,50 +721,39 @@ class WriteBehindStore(Store):
     def _take_batch(self) -> Batch:
         """Every queued row as (SQL, JSON rows) per table, in foreign-key order; queues emptied."""
         o = self._orders
-        tables: list[tuple[str, list[tuple[Any, ...]]]] = [
+        tables: list[tuple[str, list[str]]] = [
             (_SQL_ORDERS, [
-                (
-                    r.client_id, r.exchange_order_id, r.symbol, r.side.value, r.method.value,
-                    _money(r.price), _money(r.quantity), _money(r.filled_quantity), r.state.value,
-                    r.idempotency_key, r.payload_hash, r.run_id, r.cycle_id, r.intent, r.reason,
-                    r.created_ms, r.updated_ms, r.last_error,
-                )
+                f"[{_s(r.client_id)},{_i(r.exchange_order_id)},{_s(r.symbol)},"
+                f"{_s(r.side.value)},{_s(r.method.value)},{_m(r.price)},{_m(r.quantity)},"
+                f"{_m(r.filled_quantity)},{_s(r.state.value)},{_s(r.idempotency_key)},"
+                f"{_s(r.payload_hash)},{_s(r.run_id)},{_s(r.cycle_id)},{_s(r.intent)},"
+                f"{_s(r.reason)},{r.created_ms:d},{r.updated_ms:d},{_s(r.last_error)}]"
                 for r in o.dirty.values()
             ]),
             (_SQL_ORDER_EVENTS, [
-                (
-                    e.client_id, None if e.from_state is None else e.from_state.value,
-                    e.to_state.value, e.ts_ms, e.detail,
-                )
+                f"[{_s(e.client_id)},{'null' if e.from_state is None else _s(e.from_state.value)},"
+                f"{_s(e.to_state.value)},{e.ts_ms:d},{_s(e.detail)}]"
                 for e in o.events
             ]),
             (_SQL_FILLS, [
-                (
-                    f.trade_id, f.order_id, f.client_id, f.symbol, f.base, f.quote,
-                    f.side.value, _money(f.price), _money(f.quantity), _money(f.fee),
-                    _money(f.tax), f.fee_asset, f.timestamp_ms,
-                )
+                f"[{f.trade_id:d},{f.order_id:d},{_s(f.client_id)},{_s(f.symbol)},{_s(f.base)},"
+                f"{_s(f.quote)},{_s(f.side.value)},{_m(f.price)},{_m(f.quantity)},{_m(f.fee)},"
+                f"{_m(f.tax)},{_s(f.fee_asset)},{f.timestamp_ms:d}]"
                 for f in self._fills.pending
             ]),
             (_SQL_LEDGER, [
-                (
-                    e.seq, e.ts_ms, e.kind.value, e.symbol, e.asset, _money(e.quantity),
-                    _money(e.amount_quote), _money(e.price), e.ref, e.detail,
-                )
+                f"[{e.seq:d},{e.ts_ms:d},{_s(e.kind.value)},{_s(e.symbol)},{_s(e.asset)},"
+                f"{_m(e.quantity)},{_m(e.amount_quote)},{_m(e.price)},{_s(e.ref)},{_s(e.detail)}]"
                 for e in self._ledger.pending
             ]),
             (_SQL_CYCLES, [
-                (
-                    c.cycle_id, c.run_id, c.started_ms, c.finished_ms, str(c.mode),
-                    c.outcome, dumps(c.summary),
-                )
+                f"[{_s(c.cycle_id)},{_s(c.run_id)},{c.started_ms:d},{_i(c.finished_ms)},"
+                f"{_s(str(c.mode))},{_s(c.outcome)},{_s(dumps(c.summary))}]"
                 for c in self._cycles.pending.values()
             ]),
             (_SQL_DECISIONS, [
-                (
-                    d.run_id, d.cycle_id, d.ts_ms, d.symbol, d.stage.value, d.action,
-                    d.reason_code, dumps(d.detail),
-                )
+                f"[{_s(d.run_id)},{_s(d.cycle_id)},{d.ts_ms:d},{_s(d.symbol)},"
+                f"{_s(d.stage.value)},{_s(d.action)},{_s(d.reason_code)},{_s(dumps(d.detail))}]"
                 for d in self._decisions.pending
             ]),
             (_SQL_METRICS, self._metrics.rows()),
@@ -762,7 +769,7 @@ class WriteBehindStore(Store):
         self._metrics.pending.clear()
         self._cursors.dirty.clear()
         self._runtime.dirty.clear()
-        return [(sql, _encode_rows(rows)) for sql, rows in tables if rows]
+        return [(sql, f"[{','.join(rows)}]") for sql, rows in tables if rows]
 
     def set_meta(self, key: str, value: Mapping[str, Any]) -> None:
         """Store a JSON document under a meta key (written at once, outside the queue)."""
