@@ -652,8 +652,8 @@ class _Runner:
         market, ledger = self.market, self.ledger
         ts, closes, step, scale = market.quiet_source(symbol)
         res, cbps, max_age = market.resolution_ms, market.spread_cbps, self._max_age
-        preview = self.strategy.preview
-        first, step_ms, clock = self.first_ms, self.step_ms, self.clock
+        preview, note_equity = self.strategy.preview, ledger.note_equity
+        first, step_ms = self.first_ms, self.step_ms
         curve_append = self.curve.append
         equity_every = max(self.config.equity_every, 1)
         record_metrics = self.store.metrics.record_many
@@ -662,12 +662,14 @@ class _Runner:
         # Nothing fills during quiet steps: the books' valuation is prepared once per run.
         valuate = ledger.valuation((symbol,), rates, cash=totals)
         track = equity is not None or bool(self.curve)
+        valued: Decimal | None = None  # the newest complete valuation of this run
         n = len(ts)
         i = bisect_right(ts, first + k * step_ms - res) - 1
         exposed = 0
+        # The clock is not moved here: nothing in a quiet step reads it, and the caller sets
+        # it for the step that needs the full cycle.
         while k < stop_at:
             now = first + k * step_ms
-            clock.now_ms = now
             target = now - res
             while i + 1 < n and ts[i + 1] <= target:
                 i += 1
@@ -686,15 +688,13 @@ class _Runner:
                 marks[symbol] = mid
                 value = None if valuate is None else valuate(marks)
                 if value is not None:
-                    ledger.note_equity(value)
-                    cents = _cents(value)
-                    if self.initial_equity is None:
+                    note_equity(value)
+                    cents = round(value.scaleb(2))  # == _cents(value): half-even to int
+                    if valued is None and self.initial_equity is None:
                         self.initial_equity = value
-                    self.final_equity = value
+                    valued = value
                     track = True
                 equity = value
-                if not holding:
-                    self._flat_equity = value
                 if k % equity_every == 0 and value is not None:
                     record_metrics([MetricPoint(now, EQUITY_TRY, value)])
             elif k % equity_every == 0:
@@ -704,6 +704,10 @@ class _Runner:
             if holding:
                 exposed += 1
             k += 1
+        if valued is not None:
+            self.final_equity = valued
+        if not holding:
+            self._flat_equity = equity  # unchanged, or the valuation made above
         self._last_cents = cents
         self.exposed_steps += exposed
         return k

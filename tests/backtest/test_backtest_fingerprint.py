@@ -93,6 +93,13 @@ def test_quiet_steps_decide_exactly_like_full_cycles(
     assert quick.summary.final_equity_try == full.summary.final_equity_try
     assert quick.summary.max_drawdown_pct == full.summary.max_drawdown_pct
     assert sorted(quick.stream or []) == sorted(full.stream or [])
+    # Every figure drawn from the equity curve and the books too (the curve is built apart in
+    # quiet steps), not just the decisions.
+    same = ("initial_equity_try", "return_pct", "sharpe", "fees_try", "turnover_try",
+            "exposure_pct", "trades", "steps", "bars")  # fmt: skip
+    assert {f: getattr(quick.summary, f) for f in same} == {
+        f: getattr(full.summary, f) for f in same
+    }
 
 
 def test_quiet_steps_with_two_pairs_and_recorded_tops(
