@@ -169,6 +169,11 @@ def stale_rate(universe_stale: int, universe_size: int) -> Decimal:
 _SMALL: tuple[Decimal, ...] = tuple(Decimal(i) for i in range(64))
 
 
+def _decimal(value: Decimal | int) -> Decimal:
+    # A Decimal is immutable: no copy needed.
+    return value if type(value) is Decimal else Decimal(value)
+
+
 def _dec(value: Decimal | int) -> Decimal:
     if type(value) is int and 0 <= value < 64:
         return _SMALL[value]
@@ -186,7 +191,7 @@ def cycle_points(f: CycleFigures) -> list[MetricPoint]:
     ]
     append = points.append
     if f.equity_try is not None:
-        append(MetricPoint(ts, EQUITY_TRY, Decimal(f.equity_try), {}))
+        append(MetricPoint(ts, EQUITY_TRY, _decimal(f.equity_try), {}))
     append(MetricPoint(ts, ORDERS_REJECTED, _dec(f.rejected), {}))
     append(MetricPoint(ts, FILLS, _dec(f.fills), {}))
     append(MetricPoint(ts, REST_429_RATE, _dec(counters.rest_429), {}))
@@ -206,7 +211,7 @@ def cycle_points(f: CycleFigures) -> list[MetricPoint]:
         (DRAWDOWN_PCT, f.drawdown_pct),
     ):
         if value is not None:
-            append(MetricPoint(ts, name, Decimal(value), {}))
+            append(MetricPoint(ts, name, _decimal(value), {}))
     append(MetricPoint(ts, OPEN_ORDERS, _dec(f.open_orders), {}))
     append(
         MetricPoint(

@@ -435,6 +435,10 @@ class _Decisions(DecisionRepository):
         return self._store.inner.decisions.recent(limit, **kw)
 
 
+_EVENT, _COUNT = "event", "count"
+_METRIC_KIND = {name: _EVENT for name in LATENCY_METRICS} | {name: _COUNT for name in COUNT_METRICS}
+
+
 class _Metrics(MetricRepository):
     """Metric samples. With `changes_only`, a sample that adds nothing is not stored: a count
     of zero (absent = none happened), or a gauge equal to the last stored value of its series
@@ -456,29 +460,31 @@ class _Metrics(MetricRepository):
             before = len(self.pending)
             self.pending.extend(points)
             return len(self.pending) - before
-        kept = 0
+        kept = dropped = 0
         last, pending = self._last, self.pending
         for p in points:
             name = p.name
-            if name in LATENCY_METRICS:
+            kind = _METRIC_KIND.get(name)
+            if kind is _EVENT:
                 pending.append(p)
                 kept += 1
                 continue
-            if name in COUNT_METRICS:
+            if kind is _COUNT:
                 if p.value:
                     pending.append(p)
                     kept += 1
                 else:
-                    self.dropped += 1
+                    dropped += 1
                 continue
             labels = p.labels
             key = (name, tuple(labels.items())) if labels else name
             if last.get(key) == p.value:
-                self.dropped += 1
+                dropped += 1
                 continue
             last[key] = p.value
             pending.append(p)
             kept += 1
+        self.dropped += dropped
         return kept
 
     def record_always(self, points: Iterable[MetricPoint]) -> None:
