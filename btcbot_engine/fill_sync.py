@@ -24,6 +24,7 @@ CURSOR_OVERLAP_MS = 60_000
 PER_PAIR_MAX = 3
 # BTCTurk's row cap on users/transactions/trade is UNVERIFIED; a reply this long may be cut.
 ALL_PAIRS_SUSPECT_ROWS = 100
+_ONE = Decimal(1)
 
 
 @dataclass(slots=True)
@@ -94,6 +95,10 @@ async def sync_fills(
     return report
 
 
+def _fill_order(fill: Fill) -> tuple[int, int]:
+    return (fill.timestamp_ms, fill.trade_id)
+
+
 def _cursor(store: Store, symbol: str) -> int | None:
     cursor_text = store.cursors.get(_cursor_name(symbol))
     return int(cursor_text) if cursor_text else None
@@ -115,9 +120,11 @@ def _book(
     the read covered this pair up to a later time without a fill of its own).
     """
     with store.atomic():
-        for fill in sorted(fills, key=lambda f: (f.timestamp_ms, f.trade_id)):
+        # Nearly always one fill or none: nothing to sort then.
+        ordered = fills if len(fills) < 2 else sorted(fills, key=_fill_order)
+        for fill in ordered:
             newest = max(newest, fill.timestamp_ms)
-            rate = Decimal(1) if fill.quote == "TRY" else quote_to_try.get(fill.quote)
+            rate = _ONE if fill.quote == "TRY" else quote_to_try.get(fill.quote)
             if rate is None:
                 # Without a TRY mark we cannot value the fee; leave it for the next pass.
                 report.errors.append(f"{symbol}: no {fill.quote}/TRY rate to book fills")
@@ -128,10 +135,14 @@ def _book(
             events = store.ledger.append_many(events_from_fill(fill, quote_to_try=rate))
             sell = fill.side is Side.SELL
             # Pure reads of the ledger's totals, only needed for a sell's net result.
-            before = ledger.realized_try - ledger.fees_try - ledger.tax_try if sell else ZERO
+            before = ZERO
+            if sell:
+                realized, fees, tax = ledger.pnl_totals_try()
+                before = realized - fees - tax
             ledger.apply_all(events)
             if sell:
-                after = ledger.realized_try - ledger.fees_try - ledger.tax_try
+                realized, fees, tax = ledger.pnl_totals_try()
+                after = realized - fees - tax
                 report.sell_results.append(after - before)
             report.new_fills.append(fill)
         if newest:

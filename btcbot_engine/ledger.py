@@ -78,6 +78,8 @@ AVG_COST_QUANTUM = Decimal("1e-18")
 digits of quantity x average cost so those products stay exact in the ledger context."""
 
 PCT_QUANTUM = Decimal("1e-8")
+# Valuation plans a Ledger remembers (see Ledger._plan); only a handful are ever in use.
+_MAX_PLANS = 64
 _HUNDRED = Decimal(100)
 _ONE = Decimal(1)
 
@@ -340,10 +342,14 @@ def _average(cost: Decimal, quantity: Decimal) -> Decimal:
     return (cost / quantity).quantize(AVG_COST_QUANTUM)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Row:
     """A LedgerEvent checked and normalized once: Decimals (no float), upper-case asset,
-    canonical symbol. Raises _Malformed or ValueError for a row that cannot be booked."""
+    canonical symbol. Raises _Malformed or ValueError for a row that cannot be booked.
+
+    Not frozen, though never changed: one is built per event, and a frozen dataclass pays an
+    object.__setattr__ call per field to be built.
+    """
 
     kind: LedgerKind
     asset: str
@@ -357,15 +363,17 @@ class _Row:
     @classmethod
     def parse(cls, event: LedgerEvent) -> _Row:
         kind = event.kind
+        # Positional, in field order (kind, asset, symbol, quantity, amount, price, ref, ts_ms):
+        # cheaper than keywords, and the checks still run (and fail) in this order.
         return cls(
-            kind=kind if type(kind) is LedgerKind else LedgerKind(kind),
-            asset=event.asset.upper(),
-            symbol=None if event.symbol is None else _canonical(event.symbol),
-            quantity=_dec(event.quantity, "quantity"),
-            amount=_dec(event.amount_quote, "amount_quote"),
-            price=None if event.price is None else _dec(event.price, "price"),
-            ref=event.ref,
-            ts_ms=event.ts_ms,
+            kind if type(kind) is LedgerKind else LedgerKind(kind),
+            event.asset.upper(),
+            None if event.symbol is None else _canonical(event.symbol),
+            _dec(event.quantity, "quantity"),
+            _dec(event.amount_quote, "amount_quote"),
+            None if event.price is None else _dec(event.price, "price"),
+            event.ref,
+            event.ts_ms,
         )
 
     @property
@@ -408,26 +416,33 @@ class Ledger:
         return ledger
 
     def apply_all(self, events: Iterable[LedgerEvent]) -> None:
-        """Apply `events` in order."""
-        for event in events:
-            self.apply(event)
+        """Apply `events` in order, each exactly as `apply` would."""
+        self._positions = None
+        # One context switch for the batch: nothing inside changes the context.
+        with localcontext(LEDGER_CONTEXT):
+            for event in events:
+                self._apply_or_record(event)
 
     def apply(self, event: LedgerEvent) -> None:
         """Apply one event. Never raises for bad data: it records a violation instead."""
         self._positions = None
         with localcontext(LEDGER_CONTEXT):
-            try:
-                self._apply(event)
-            # ValueError: an unknown kind, a pair that does not split; ArithmeticError: an absurd
-            # magnitude; TypeError/AttributeError: a field of the wrong type. Handlers check
-            # and compute before they mutate, so a skipped event leaves no trace.
-            except (_Malformed, ValueError, ArithmeticError, TypeError, AttributeError) as exc:
-                self._violate(
-                    MALFORMED_EVENT,
-                    str(event.symbol or event.asset or "?"),
-                    f"skipped {getattr(event.kind, 'value', event.kind)} event"
-                    f" ref={event.ref} seq={event.seq}: {exc}",
-                )
+            self._apply_or_record(event)
+
+    def _apply_or_record(self, event: LedgerEvent) -> None:
+        # Runs in the ledger context (apply, apply_all).
+        try:
+            self._apply(event)
+        # ValueError: an unknown kind, a pair that does not split; ArithmeticError: an absurd
+        # magnitude; TypeError/AttributeError: a field of the wrong type. Handlers check
+        # and compute before they mutate, so a skipped event leaves no trace.
+        except (_Malformed, ValueError, ArithmeticError, TypeError, AttributeError) as exc:
+            self._violate(
+                MALFORMED_EVENT,
+                str(event.symbol or event.asset or "?"),
+                f"skipped {getattr(event.kind, 'value', event.kind)} event"
+                f" ref={event.ref} seq={event.seq}: {exc}",
+            )
 
     def restore_peak(self, peak_equity_try: Decimal) -> None:
         """Raise the remembered peak to a persisted value (after a restart, before any mark)."""
@@ -439,7 +454,7 @@ class Ledger:
         row = _Row.parse(event)
         key = None
         if row.ref is not None:
-            key = (row.kind.value, row.symbol, row.ref, row.asset)
+            key = (row.kind, row.symbol, row.ref, row.asset)
             previous = self._seen.get(key)
             if previous is not None:
                 if previous == row.signature:
@@ -508,7 +523,7 @@ class Ledger:
         turnover = abs(amount)
         book.turnover_quote += turnover
         book.fills += 1
-        self._book_try(book, row.ref, _TradeFigures(row.ts_ms, realized, ZERO, ZERO, turnover))
+        self._book_try(book, row.ref, row.ts_ms, realized, ZERO, ZERO, turnover)
 
     def _reduce(self, book: _Book, quantity: Decimal, row: _Row) -> tuple[Decimal, Decimal]:
         """Take `quantity` out of the position at average cost: (quantity matched, cost removed).
@@ -546,11 +561,10 @@ class Ledger:
         cost = -row.amount
         if row.kind is LedgerKind.FEE:
             book.fees_quote += cost
-            figures = _TradeFigures(row.ts_ms, ZERO, cost, ZERO, ZERO)
+            self._book_try(book, row.ref, row.ts_ms, ZERO, cost, ZERO, ZERO)
         else:
             book.tax_quote += cost
-            figures = _TradeFigures(row.ts_ms, ZERO, ZERO, cost, ZERO)
-        self._book_try(book, row.ref, figures)
+            self._book_try(book, row.ref, row.ts_ms, ZERO, ZERO, cost, ZERO)
 
     def _apply_conversion(self, row: _Row) -> None:
         if row.symbol is None or row.price is None or row.price <= 0:
@@ -562,8 +576,8 @@ class Ledger:
         key = (row.symbol, row.ref)
         self._rates[key] = row.price
         # The trade's FILL, FEE and TAX may have come first: book their TRY figures now.
-        for figures in self._pending.pop(key, []):
-            self._book_try(book, row.ref, figures)
+        for f in self._pending.pop(key, []):
+            self._book_try(book, row.ref, f.ts_ms, f.realized, f.fee, f.tax, f.turnover)
 
     def _apply_adjustment(self, row: _Row) -> None:
         # Deposits, withdrawals, starting funds: cash moves, no PnL. With a symbol and a price the
@@ -584,26 +598,39 @@ class Ledger:
                 self._reduce(book, -row.quantity, row)
         self._move(row.asset, row.quantity)
 
-    def _book_try(self, book: _Book, ref: str | None, figures: _TradeFigures) -> None:
+    def _book_try(
+        self,
+        book: _Book,
+        ref: str | None,
+        ts_ms: int,
+        realized_quote: Decimal,
+        fee_quote: Decimal,
+        tax_quote: Decimal,
+        turnover_quote: Decimal,
+    ) -> None:
+        # The figures come as arguments, not a _TradeFigures: one is only built to wait for a
+        # rate, and most trades (TRY pairs) never wait.
         if book.quote == HOME_CURRENCY:
             rate = _ONE
         else:
             found = self._rates.get((book.symbol, ref))
             if found is None:
-                self._pending.setdefault((book.symbol, ref), []).append(figures)
+                self._pending.setdefault((book.symbol, ref), []).append(
+                    _TradeFigures(ts_ms, realized_quote, fee_quote, tax_quote, turnover_quote)
+                )
                 return
             rate = found
-        realized = figures.realized * rate
-        fee = figures.fee * rate
-        tax = figures.tax * rate
+        realized = realized_quote * rate
+        fee = fee_quote * rate
+        tax = tax_quote * rate
         book.realized_try += realized
         book.fees_try += fee
         book.tax_try += tax
-        book.turnover_try += figures.turnover * rate
+        book.turnover_try += turnover_quote * rate
         if realized or fee or tax:
-            if self._daily and figures.ts_ms < self._daily[-1][0]:
+            if self._daily and ts_ms < self._daily[-1][0]:
                 self._daily_sorted = False
-            self._daily.append((figures.ts_ms, realized, fee + tax))
+            self._daily.append((ts_ms, realized, fee + tax))
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -665,6 +692,17 @@ class Ledger:
     def tax_try(self) -> Decimal:
         """Tax of all pairs in TRY."""
         return _total(b.tax_try for b in self._books.values())
+
+    def pnl_totals_try(self) -> tuple[Decimal, Decimal, Decimal]:
+        """(`realized_try`, `fees_try`, `tax_try`) in one pass over the books: the same sums
+        (same order, same context) for a caller that needs all three."""
+        realized = fees = tax = ZERO
+        add = LEDGER_CONTEXT.add
+        for book in self._books.values():
+            realized = add(realized, book.realized_try)
+            fees = add(fees, book.fees_try)
+            tax = add(tax, book.tax_try)
+        return realized, fees, tax
 
     @property
     def turnover_try(self) -> Decimal:
@@ -733,7 +771,7 @@ class Ledger:
         complete. Raises MoneyError for a float or non-finite price.
         """
         with localcontext(LEDGER_CONTEXT):
-            marks = {normalize_symbol(s): _mark_value(p, "price", s) for s, p in prices.items()}
+            marks = {_canonical(s): _mark_value(p, "price", s) for s, p in prices.items()}
             rates = {a.upper(): _mark_value(r, "rate", a) for a, r in quote_to_try.items()}
             rates[HOME_CURRENCY] = _ONE
             unpriced: set[str] = set()
@@ -771,9 +809,14 @@ class Ledger:
                 )
             cash = []
             equity = ZERO
-            for asset in sorted(self._cash):
+            # A coin's TRY mark: its own rate, else a price of one of its pairs (TRY pairs first)
+            # times that pair's quote rate. Which one is worked out by `_plan` (and remembered).
+            for asset, symbol, quote in self._plan(marks, rates, self._cash):
                 amount = self._cash[asset]
-                asset_mark = self._asset_mark(asset, marks, rates)
+                if quote is None:
+                    asset_mark = None
+                else:
+                    asset_mark = rates[quote] if symbol is None else marks[symbol] * rates[quote]
                 value = None if asset_mark is None else amount * asset_mark
                 if value is not None:
                     equity += value
@@ -787,11 +830,17 @@ class Ledger:
             drawdown_pct = ZERO
             if drawdown > 0 and peak > 0:
                 drawdown_pct = (drawdown / peak * _HUNDRED).quantize(PCT_QUANTUM)
-            realized = _total(p.realized_try for p in positions)
-            unrealized_total = _total(p.unrealized_try for p in positions)
-            fees = _total(p.fees_try for p in positions)
-            tax = _total(p.tax_try for p in positions)
+            # The five sums of `_total`, in one pass: each still adds in position order.
+            realized = unrealized_total = fees = tax = turnover = ZERO
+            add = LEDGER_CONTEXT.add
+            for p in positions:
+                realized = add(realized, p.realized_try)
+                unrealized_total = add(unrealized_total, p.unrealized_try)
+                fees = add(fees, p.fees_try)
+                tax = add(tax, p.tax_try)
+                turnover = add(turnover, p.turnover_try)
             day_start = istanbul_day_start_ms(now_ms)
+            realized_today, net_today = self._day_sums(day_start)
             return PnlSnapshot(
                 ts_ms=now_ms,
                 positions=tuple(positions),
@@ -805,10 +854,10 @@ class Ledger:
                 peak_equity_try=peak,
                 drawdown_try=drawdown,
                 drawdown_pct=drawdown_pct,
-                turnover_try=_total(p.turnover_try for p in positions),
+                turnover_try=turnover,
                 day_start_ms=day_start,
-                realized_today_try=self.realized_today_try(day_start),
-                loss_today_try=self.loss_today_try(day_start),
+                realized_today_try=realized_today,
+                loss_today_try=-net_today if net_today < 0 else ZERO,  # as loss_today_try
                 unpriced=tuple(sorted(unpriced)),
             )
 
@@ -834,11 +883,7 @@ class Ledger:
             if book.quantity != 0 and (symbol not in prices or book.quote not in rates):
                 return None
         balances = self._cash if cash is None else cash
-        key = (tuple(prices), tuple(rates), tuple(balances), len(self._books))
-        plan = self._equity_plans.get(key)
-        if plan is None:
-            plan = self._equity_plan(prices, rates, balances)
-            self._equity_plans[key] = plan
+        plan = self._plan(prices, rates, balances)
         ctx = LEDGER_CONTEXT
         equity = ZERO
         for asset, symbol, quote in plan:
@@ -871,7 +916,7 @@ class Ledger:
         balances = self._cash if cash is None else dict(cash)
         ctx = LEDGER_CONTEXT
         terms: list[tuple[Decimal, str | None, Decimal]] = []
-        for asset, symbol, quote in self._equity_plan(keys, rates, balances):
+        for asset, symbol, quote in self._plan(keys, rates, balances):
             amount = balances[asset]
             if quote is None:
                 if amount != 0:
@@ -894,13 +939,33 @@ class Ledger:
         if self._peak is None or equity_try > self._peak:
             self._peak = equity_try
 
+    def _plan(
+        self,
+        prices: Mapping[str, object],
+        rates: Mapping[str, Decimal],
+        balances: Mapping[str, Decimal],
+    ) -> list[tuple[str, str | None, str | None]]:
+        """`_equity_plan`, remembered: it depends only on which symbols are priced, which
+        assets have a rate, which balances there are and the books, which only ever gain pairs
+        (and a pair never changes its base or quote), so their count stands for them."""
+        key = (tuple(prices), tuple(rates), tuple(balances), len(self._books))
+        plan = self._equity_plans.get(key)
+        if plan is None:
+            if len(self._equity_plans) >= _MAX_PLANS:
+                self._equity_plans.clear()  # a bound for long runs whose symbol sets drift
+            plan = self._equity_plan(prices, rates, balances)
+            self._equity_plans[key] = plan
+        return plan
+
     def _equity_plan(
         self,
         prices: Mapping[str, Decimal],
         rates: Mapping[str, Decimal],
         balances: Mapping[str, Decimal],
     ) -> list[tuple[str, str | None, str | None]]:
-        # Mirrors `mark`: `_asset_mark`'s choice of price per asset, in the same (sorted) order.
+        # Which price values each asset, in sorted order: its own rate if it has one, else the
+        # first priced pair (the ledger's pairs for this coin and any "<asset><quote>" with a
+        # known quote rate) with TRY pairs first, so a direct TRY price wins over a USDT cross.
         plan: list[tuple[str, str | None, str | None]] = []
         for asset in sorted(balances):
             if asset in rates:
@@ -915,20 +980,6 @@ class Ledger:
                     break
             plan.append(chosen if chosen is not None else (asset, None, None))
         return plan
-
-    def _asset_mark(
-        self, asset: str, marks: Mapping[str, Decimal], rates: Mapping[str, Decimal]
-    ) -> Decimal | None:
-        if asset in rates:
-            return rates[asset]
-        # Pairs the ledger knows for this coin, then any "<asset><quote>" with a known quote rate;
-        # TRY pairs first so a direct TRY price wins over a cross through USDT.
-        candidates = {(b.quote, b.symbol) for b in self._books.values() if b.base == asset}
-        candidates |= {(quote, asset + quote) for quote in rates}
-        for quote, symbol in sorted(candidates, key=lambda c: (c[0] != HOME_CURRENCY, c)):
-            if symbol in marks and quote in rates:
-                return marks[symbol] * rates[quote]
-        return None
 
 
 # Which method books each kind of event (looked up per event, so built once).

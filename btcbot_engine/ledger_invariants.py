@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from btcbot_engine.domain.money import ZERO, fmt, to_decimal
@@ -46,10 +46,16 @@ def _tolerance_for(tolerance: Mapping[str, Decimal] | Decimal, asset: str) -> De
     return tolerance.get(DEFAULT_TOLERANCE_KEY, ZERO)
 
 
+def _decimal(value: object) -> Decimal:
+    if type(value) is Decimal and value.is_finite():
+        return value  # what to_decimal returns for it, without the checks it would pass
+    return to_decimal(value)
+
+
 def _normalized(tolerance: Mapping[str, Decimal] | Decimal) -> Mapping[str, Decimal] | Decimal:
     # Negative tolerances would flag equal figures; take magnitudes. Floats are refused.
     if isinstance(tolerance, Mapping):
-        return {asset.upper(): abs(to_decimal(value)) for asset, value in tolerance.items()}
+        return {asset.upper(): abs(_decimal(value)) for asset, value in tolerance.items()}
     return abs(to_decimal(tolerance, field="tolerance"))
 
 
@@ -97,16 +103,18 @@ def check_invariants(
             )
         )
     if exchange_balances is not None:
-        exchange = {
-            asset.upper(): to_decimal(amount, field=f"exchange balance {asset}")
-            for asset, amount in exchange_balances.items()
-        }
+        exchange = {}
+        for asset, amount in exchange_balances.items():
+            if type(amount) is Decimal and amount.is_finite():
+                exchange[asset.upper()] = amount  # to_decimal's result, without its checks
+            else:
+                exchange[asset.upper()] = to_decimal(amount, field=f"exchange balance {asset}")
+        subtract = LEDGER_CONTEXT.subtract  # `ours - theirs` in the ledger context
         for asset in sorted(set(balances) | set(exchange)):
             ours = balances.get(asset, ZERO)
             theirs = exchange.get(asset, ZERO)
             allowed = _tolerance_for(tolerance, asset)
-            with localcontext(LEDGER_CONTEXT):
-                difference = ours - theirs
+            difference = subtract(ours, theirs)
             if abs(difference) > allowed:
                 violations.append(
                     InvariantViolation(
