@@ -325,9 +325,10 @@ def run_backtest(
             runner = _Runner(config, effective, dataset, store, strategy, balances, run_id)
             runner.fingerprint = _Fingerprint(keep_stream)
             gc_was_enabled = gc.isenabled()
-            # A backtest keeps millions of long-lived objects; full collections scanning them
-            # every few thousand allocations cost ~15 % of the run. Young generations are still
-            # collected at each flush; everything is collected at the end.
+            # A backtest keeps millions of long-lived objects; collections scanning them every
+            # few thousand allocations cost ~15 % of the run, and the engine's cycles make no
+            # cyclic garbage (a collection at each flush of a 1M-bar run found 0 objects; it
+            # only cost 1-2 %), so the collector is off until the run ends.
             gc.disable()
             try:
                 asyncio.run(runner.run(progress, should_stop))
@@ -632,7 +633,6 @@ class _Runner:
         )
         if self.full_cycles % self.config.flush_every == 0:
             self.store.flush()
-            gc.collect(1)
         return res.pnl.equity_try if res.pnl is not None and res.pnl.complete else None
 
     def _quiet_run_one(
