@@ -139,6 +139,10 @@ class OrderManager:
         """Symbols with an order whose existence on the exchange is not yet known."""
         return {o.symbol for o in self.open_orders() if o.state in UNRESOLVED}
 
+    def _symbol_blocked(self, symbol: str) -> bool:
+        """`symbol in blocked_symbols()`, reading only that symbol's open orders."""
+        return any(o.state in UNRESOLVED for o in self._store.orders.list_open(symbol))
+
     # --- submit ---------------------------------------------------------------------------
 
     async def place(self, intent: Intent, rules: SymbolRules, *, cycle_id: str) -> OrderOutcome:
@@ -168,7 +172,7 @@ class OrderManager:
             return OrderOutcome(
                 "skip", "oms:duplicate_intent", intent.symbol, existing.client_id, "already placed"
             )
-        if intent.symbol in self.blocked_symbols():
+        if self._symbol_blocked(intent.symbol):
             return OrderOutcome("skip", "oms:symbol_unresolved", intent.symbol, detail="UNKNOWN")
 
         # Guard before persisting so a blocked write leaves no order row behind.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from functools import lru_cache
 from math import lcm
 
 from btcbot_engine.domain.money import ZERO
@@ -48,16 +49,45 @@ class SymbolRules:
     @property
     def price_step(self) -> Decimal:
         """The smallest price increment that satisfies tick size, scale and hasFraction at once."""
-        steps = [Decimal(1).scaleb(-self.price_scale)]
-        if self.tick_size > 0:
-            steps.append(self.tick_size)
-        if not self.has_fraction:
-            steps.append(Decimal(1))
-        return _lcm_decimal(steps)
+        return _price_step(self.price_scale, self.tick_size, self.has_fraction)
 
     @property
     def quantity_step(self) -> Decimal:
-        return Decimal(1).scaleb(-self.quantity_scale)
+        return _unit(self.quantity_scale)
+
+    def accepts(self, method: str) -> bool:
+        """Whether the pair lists `method` (any case, e.g. "LIMIT") among its order methods."""
+        methods = self.order_methods
+        if not isinstance(methods, frozenset):  # an untyped caller's set: not hashable
+            return method.upper() in {m.upper() for m in methods}
+        return method.upper() in _upper_methods(methods)
+
+
+# The derived values below are asked for on every order (quantizer, paper exchange, fill model)
+# and depend only on a few hashable fields, so they are computed once per distinct input: the
+# least common multiple alone costs a few microseconds. Results depend on values only (Decimal
+# equality), so a cached entry is exact for every equal input.
+
+
+@lru_cache(maxsize=256)
+def _unit(scale: int) -> Decimal:
+    """1 at the given scale: 0.01 for 2."""
+    return Decimal(1).scaleb(-scale)
+
+
+@lru_cache(maxsize=256)
+def _price_step(price_scale: int, tick_size: Decimal, has_fraction: bool) -> Decimal:
+    steps = [_unit(price_scale)]
+    if tick_size > 0:
+        steps.append(tick_size)
+    if not has_fraction:
+        steps.append(Decimal(1))
+    return _lcm_decimal(steps)
+
+
+@lru_cache(maxsize=256)
+def _upper_methods(methods: frozenset[str]) -> frozenset[str]:
+    return frozenset(m.upper() for m in methods)
 
 
 def _lcm_decimal(steps: list[Decimal]) -> Decimal:
@@ -87,7 +117,7 @@ def quantize_price(rules: SymbolRules, side: Side, price: Decimal) -> Decimal:
     step = rules.price_step
     rounding = ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
     units = (price / step).to_integral_value(rounding=rounding)
-    return (units * step).quantize(Decimal(1).scaleb(-rules.price_scale))
+    return (units * step).quantize(_unit(rules.price_scale))
 
 
 def quantize_quantity(rules: SymbolRules, quantity: Decimal) -> Decimal:
@@ -101,7 +131,7 @@ def quantize_limit(
     """Quantize a limit order and check it; raise RuleViolation naming the rule it breaks."""
     if not rules.trading:
         raise RuleViolation("status", f"{rules.symbol} is {rules.status}, not TRADING")
-    if "LIMIT" not in {m.upper() for m in rules.order_methods}:
+    if not rules.accepts("LIMIT"):
         raise RuleViolation("order_method", f"{rules.symbol} does not accept limit orders")
     if price <= ZERO:
         raise RuleViolation("price_positive", f"price {price} must be above zero")
@@ -136,9 +166,9 @@ def quantize_market_buy(rules: SymbolRules, quote_amount: Decimal) -> Decimal:
     """A market BUY sends the quote amount to spend; scale it like a price and check the minimum."""
     if not rules.trading:
         raise RuleViolation("status", f"{rules.symbol} is {rules.status}, not TRADING")
-    if "MARKET" not in {m.upper() for m in rules.order_methods}:
+    if not rules.accepts("MARKET"):
         raise RuleViolation("order_method", f"{rules.symbol} does not accept market orders")
-    amount = quote_amount.quantize(Decimal(1).scaleb(-rules.price_scale), rounding=ROUND_FLOOR)
+    amount = quote_amount.quantize(_unit(rules.price_scale), rounding=ROUND_FLOOR)
     if amount < rules.min_notional or amount <= ZERO:
         raise RuleViolation(
             "min_notional",

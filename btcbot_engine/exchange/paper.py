@@ -94,13 +94,38 @@ def _wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _decimals(value: Decimal) -> int:
-    """Decimal places a value really uses (trailing zeros do not count)."""
+def _too_fine(value: Decimal, scale: int) -> bool:
+    """Whether a finite value really uses more than `scale` decimal places (trailing zeros do
+    not count)."""
     exponent = value.as_tuple().exponent
-    if type(exponent) is int and exponent >= 0:
-        return 0  # an integer as written: normalizing could only raise the exponent
-    exponent = value.normalize().as_tuple().exponent
-    return max(0, -int(exponent))
+    if exponent >= -scale:
+        # As written it has at most `scale` places, and normalizing can only raise the exponent:
+        # the common case (quantized orders) never pays for normalize().
+        return False
+    return -value.normalize().as_tuple().exponent > scale
+
+
+@dataclass(frozen=True, slots=True)
+class _PairSpec:
+    """What a submit checks of one pair's rules, derived once per rules object: the price step
+    is a least common multiple and the methods an upper-cased copy, both asked on every order."""
+
+    rules: SymbolRules
+    methods: frozenset[OrderMethod]  # the listed methods this exchange simulates
+    trading: bool
+    price_step: Decimal
+    quantity_step: Decimal
+
+    @classmethod
+    def of(cls, rules: SymbolRules) -> _PairSpec:
+        simulated = (OrderMethod.LIMIT, OrderMethod.MARKET)
+        return cls(
+            rules=rules,
+            methods=frozenset(m for m in simulated if rules.accepts(m.value)),
+            trading=rules.trading,
+            price_step=rules.price_step,
+            quantity_step=rules.quantity_step,
+        )
 
 
 class MarketData(Protocol):
@@ -326,6 +351,7 @@ class PaperExchange:
         self._seen_books: dict[str, tuple[int, _Consumed]] = {}
         self._rules: dict[str, SymbolRules] = {}
         self._rules_at_ms: int | None = None
+        self._specs: dict[str, _PairSpec] = {}
         self._last_skipped: dict[str, str] = {}
         # Submit awaits the book between validating and booking; the lock keeps two submits (or
         # a submit and an advance) from spending the same free balance.
@@ -537,16 +563,15 @@ class PaperExchange:
 
     async def _submit(self, request: OrderRequest) -> SubmitAck:
         pair = normalize_symbol(request.symbol)
-        rules = (await self._rules_for()).get(pair)
-        if rules is None:
+        spec = await self._spec_for(pair)
+        if spec is None:
             raise Rejected(f"Pair {pair} does not exists.", code=1037, http_status=400)
+        rules = spec.rules
         method = request.method
-        if method not in (OrderMethod.LIMIT, OrderMethod.MARKET) or method.value.upper() not in {
-            m.upper() for m in rules.order_methods
-        }:
+        if method not in (OrderMethod.LIMIT, OrderMethod.MARKET) or method not in spec.methods:
             # Stop orders may be listed for a pair, but the paper exchange does not simulate them.
             raise _reject("ORDER_METHOD_NOT_SUPPORTED")
-        if not rules.trading:
+        if not spec.trading:
             raise _reject(
                 "FAILED_LIMIT_ORDER" if method is OrderMethod.LIMIT else "FAILED_MARKET_ORDER"
             )
@@ -557,7 +582,7 @@ class PaperExchange:
         quote_sized = method is OrderMethod.MARKET and request.side is Side.BUY
         # A market buy's quantity is quote money, scaled like a price (reference 7).
         max_scale = rules.price_scale if quote_sized else rules.quantity_scale
-        if _decimals(quantity) > max_scale:
+        if _too_fine(quantity, max_scale):
             raise _reject("FAILED_INVALID_QUANTITY_SCALE")
 
         price = ZERO
@@ -567,7 +592,7 @@ class PaperExchange:
             price = to_decimal(request.price, field="price")
             # The strict reading of the reference, as the quantizer and the simulator use:
             # at most price_scale decimals, a multiple of tickSize, an integer if !hasFraction.
-            if _decimals(price) > rules.price_scale or price % rules.price_step != ZERO:
+            if _too_fine(price, rules.price_scale) or price % spec.price_step != ZERO:
                 raise _reject("FAILED_INVALID_PRICE_SCALE")
             if rules.max_price is not None and price > rules.max_price:
                 raise _reject("PRICE_MUST_BE_LESS_THAN_MAXPRICE")
@@ -617,7 +642,7 @@ class PaperExchange:
             updated_ms=now,
             reserved=lock,
             fee_accrued=ZERO,
-            quantity_step=rules.quantity_step,
+            quantity_step=spec.quantity_step,
         )
         self._next_order_id += 1
         self._orders[order.order_id] = order
@@ -703,7 +728,7 @@ class PaperExchange:
         self, pair: str, book: OrderBook, now: int, *, allow_seen: bool = False
     ) -> str | None:
         """Why a book must not be used to fill, or None."""
-        if normalize_symbol(book.symbol) != pair:
+        if book.symbol != pair and normalize_symbol(book.symbol) != pair:
             return "book:wrong_symbol"
         if now - book.received_at_ms > self._max_book_age_ms:
             return "book:stale"
@@ -800,6 +825,16 @@ class PaperExchange:
         order.reserved = ZERO
 
     # ---- internals: misc -------------------------------------------------------------------
+
+    async def _spec_for(self, pair: str) -> _PairSpec | None:
+        """The submit checks' view of a pair's current rules (None: no such pair)."""
+        rules = (await self._rules_for()).get(pair)
+        if rules is None:
+            return None
+        spec = self._specs.get(pair)
+        if spec is None or spec.rules is not rules:  # first order, or the rules were refreshed
+            spec = self._specs[pair] = _PairSpec.of(rules)
+        return spec
 
     async def _rules_for(self) -> dict[str, SymbolRules]:
         now = self._clock_ms()

@@ -137,12 +137,12 @@ class ReplayExchange(PaperExchange):
             return []  # nothing rests, nothing to cancel: the common case between trades
         async with self._lock:
             now = self._clock_ms()
-            for oid, order in list(self._open.items()):
-                if order.cancel_pending and order.status.is_open:
+            for order in [o for o in self._open.values() if o.cancel_pending]:
+                if order.status.is_open:
                     order.status = CANCELED
                     order.updated_ms = now
                     self._release(order)
-                    self._forget(oid)
+                    self._forget(order.order_id)
             before = len(self._fills)
             by_pair: dict[str, list[_Order]] = {}
             for order in self._open.values():
@@ -177,13 +177,13 @@ class ReplayExchange(PaperExchange):
     def _trade_bar(self, series: SymbolSeries, i: int, orders: list[_Order]) -> None:
         c = series.candles
         ts = c.ts[i]
-        step = self._steps.get(series.symbol)
-        if step is None:
-            step = self._steps[series.symbol] = series.rules.price_step
         open_ = series.price(c.open[i])
         volume = series.qty(c.volume[i]) * self._participation
         pool = {Side.BUY: volume, Side.SELL: volume}
         if self._slippage:
+            step = self._steps.get(series.symbol)
+            if step is None:
+                step = self._steps[series.symbol] = series.rules.price_step
             buy_at = _on_step(open_ * (ONE + self._slippage), step, up=True)
             sell_at = _on_step(open_ * (ONE - self._slippage), step, up=False)
         else:
@@ -242,8 +242,12 @@ class ReplayExchange(PaperExchange):
         return [FillSlice(price, quantity, Liquidity.TAKER, fee, tax, exact)]
 
     def _index(self, fill: Fill) -> None:
-        self._fill_ts.setdefault(fill.symbol, []).append(fill.timestamp_ms)
-        self._fills_of.setdefault(fill.symbol, []).append(fill)
+        fills = self._fills_of.get(fill.symbol)
+        if fills is None:  # (setdefault would build an empty list on every fill)
+            fills = self._fills_of[fill.symbol] = []
+            self._fill_ts[fill.symbol] = []
+        fills.append(fill)
+        self._fill_ts[fill.symbol].append(fill.timestamp_ms)
 
 
 def _priority(o: _Order) -> tuple[int, Decimal, int]:
