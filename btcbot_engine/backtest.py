@@ -335,6 +335,10 @@ def run_backtest(
                 runner.close_series()
             finally:
                 store.drain()
+                # What the run made is alive (books, results): move it to the oldest generation
+                # instead of letting the first young collection after enable() scan it all.
+                gc.freeze()
+                gc.unfreeze()
                 if gc_was_enabled:
                     gc.enable()
             summary = runner.summary()
