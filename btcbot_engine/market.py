@@ -36,6 +36,13 @@ class QuoteStatus(StrEnum):
         return f"market_data:{self.value}"
 
 
+_ZERO = Decimal(0)  # compared with a Decimal, cheaper than the int 0
+# Statuses as module names: reading a member off its Enum class is several times slower than
+# reading a global (Python 3.11), and these are read for every quote.
+_FRESH, _STALE = QuoteStatus.FRESH, QuoteStatus.STALE
+_CROSSED, _MISSING = QuoteStatus.CROSSED, QuoteStatus.MISSING
+
+
 @dataclass(frozen=True, slots=True)
 class Quote:
     """A ticker with its judged age and status (ticker is None when missing)."""
@@ -47,7 +54,7 @@ class Quote:
 
     @property
     def tradable(self) -> bool:
-        return self.status is QuoteStatus.FRESH
+        return self.status is _FRESH
 
     @property
     def bid(self) -> Decimal | None:
@@ -74,14 +81,27 @@ def assess_quote(
     server_offset_ms: int = 0,
 ) -> Quote:
     """Judge one quote. Pure."""
+    return _assess(symbol, ticker, now_ms, max_age_ms, server_offset_ms)
+
+
+def _assess(
+    symbol: str, ticker: Ticker | None, now_ms: int, max_age_ms: int, server_offset_ms: int
+) -> Quote:
+    # `assess_quote` with positional arguments and `quote_age_ms` / `Ticker.crossed` inlined:
+    # it runs for every watched symbol every cycle.
     if ticker is None:
-        return Quote(symbol, None, None, QuoteStatus.MISSING)
-    age = quote_age_ms(ticker, now_ms, server_offset_ms)
+        return Quote(symbol, None, None, _MISSING)
+    received_age = now_ms - ticker.received_at_ms
+    exchange_age = now_ms - (ticker.exchange_ts_ms - server_offset_ms)
+    age = received_age if received_age > exchange_age else exchange_age
+    if age < 0:
+        age = 0
     if age > max_age_ms:
-        return Quote(symbol, ticker, age, QuoteStatus.STALE)
-    if ticker.bid <= 0 or ticker.ask <= 0 or ticker.crossed:
-        return Quote(symbol, ticker, age, QuoteStatus.CROSSED)
-    return Quote(symbol, ticker, age, QuoteStatus.FRESH)
+        return Quote(symbol, ticker, age, _STALE)
+    bid, ask = ticker.bid, ticker.ask
+    if bid <= _ZERO or ask <= _ZERO or bid >= ask:
+        return Quote(symbol, ticker, age, _CROSSED)
+    return Quote(symbol, ticker, age, _FRESH)
 
 
 class TickerSource(Protocol):
@@ -129,41 +149,36 @@ class MarketData:
         prefetched: Mapping[str, Ticker] | None = None,
     ) -> dict[str, Quote]:
         """Judge a quote for every symbol (MISSING when nothing usable could be had)."""
-        tickers: dict[str, Ticker] = {}
-        if self._feed is not None:
+        max_age = self._max_age_ms
+        feed = self._feed
+        tickers: Mapping[str, Ticker]
+        if feed is None:
+            tickers = prefetched or {}
+        else:
+            tickers = {}
             for symbol in symbols:
-                t = self._feed.latest_ticker(symbol)
+                t = feed.latest_ticker(symbol)
                 if t is not None:
                     tickers[symbol] = t
-        if prefetched:
-            for symbol in symbols:
-                if symbol in prefetched and symbol not in tickers:
-                    tickers[symbol] = prefetched[symbol]
-        need_rest = [
-            s
-            for s in symbols
-            if s not in tickers
-            or not assess_quote(
-                s,
-                tickers[s],
-                now_ms=now_ms,
-                max_age_ms=self._max_age_ms,
-                server_offset_ms=server_offset_ms,
-            ).tradable
-        ]
-        if need_rest and (self._feed is None or self._rest_fallback):
-            tickers.update(await self._fetch(need_rest))
-        quotes = {
-            s: assess_quote(
-                s,
-                tickers.get(s),
-                now_ms=now_ms,
-                max_age_ms=self._max_age_ms,
-                server_offset_ms=server_offset_ms,
-            )
-            for s in symbols
-        }
-        if self._feed is not None and prefetched:
+            if prefetched:
+                for symbol in symbols:
+                    if symbol in prefetched and symbol not in tickers:
+                        tickers[symbol] = prefetched[symbol]
+        # Each quote is judged once; only the symbols a REST read replaced are judged again.
+        quotes: dict[str, Quote] = {}
+        need_rest: list[str] = []
+        for s in symbols:
+            q = _assess(s, tickers.get(s), now_ms, max_age, server_offset_ms)
+            quotes[s] = q
+            if q.status is not _FRESH:
+                need_rest.append(s)
+        if need_rest and (feed is None or self._rest_fallback):
+            fetched = await self._fetch(need_rest)
+            for s in need_rest:
+                t = fetched.get(s)
+                if t is not None:
+                    quotes[s] = _assess(s, t, now_ms, max_age, server_offset_ms)
+        if feed is not None and prefetched:
             # A feed ticker has no exchange timestamp, so a frozen exchange that keeps pushing
             # the same prices looks fresh. The REST ticker read this cycle has one: when it says
             # the exchange's data is old, the feed's copy of that data is stale too.
@@ -171,13 +186,7 @@ class MarketData:
                 rest = prefetched.get(s)
                 if not q.tradable or rest is None or rest is q.ticker:
                     continue
-                judged = assess_quote(
-                    s,
-                    rest,
-                    now_ms=now_ms,
-                    max_age_ms=self._max_age_ms,
-                    server_offset_ms=server_offset_ms,
-                )
+                judged = _assess(s, rest, now_ms, max_age, server_offset_ms)
                 if judged.status is QuoteStatus.STALE:
                     quotes[s] = Quote(s, q.ticker, judged.age_ms, QuoteStatus.STALE)
         return quotes

@@ -41,7 +41,6 @@ symbol, cooldown, sell vs position, notional per order (scaled down to the cap w
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal, localcontext
@@ -167,6 +166,12 @@ class RiskMode(StrEnum):
 
 _SEVERITY = {RiskMode.NORMAL: 0, RiskMode.REDUCE_RISK_ONLY: 1, RiskMode.OBSERVE_ONLY: 2}
 
+# Enum members read in every cycle, as module names: reading a member off its Enum class is
+# several times slower than reading a global (Python 3.11).
+_OBSERVE_ONLY, _REDUCE_RISK_ONLY = RiskMode.OBSERVE_ONLY, RiskMode.REDUCE_RISK_ONLY
+_BUY, _SELL = Side.BUY, Side.SELL
+_OPEN, _REDUCE = IntentKind.OPEN, IntentKind.REDUCE
+
 
 @dataclass(frozen=True, slots=True)
 class RiskInputs:
@@ -195,66 +200,61 @@ class RiskAssessment:
     details: tuple[str, ...] = ()
 
 
-def _reached(value: Decimal | int, limit: Decimal | int) -> bool:
-    # A positive amount reaching the limit: limit 0 means "none allowed", not "always tripped".
-    return value > 0 and value >= limit
+# The answer when no rule fires (almost every cycle): immutable, so one shared instance.
+_NORMAL = RiskAssessment(RiskMode.NORMAL)
 
 
 def assess_risk_mode(inputs: RiskInputs, limits: RiskLimits) -> RiskAssessment:
     """Decide the risk mode for this cycle; see the module docstring for the rules."""
+    # A loss-type rule fires when a positive amount reaches its limit (`x > 0 and x >= limit`):
+    # limit 0 means "none allowed", not "always tripped".
     fired: list[tuple[RiskMode, str, str]] = []
-    observe, reduce = RiskMode.OBSERVE_ONLY, RiskMode.REDUCE_RISK_ONLY
+    observe, reduce = _OBSERVE_ONLY, _REDUCE_RISK_ONLY
 
     if inputs.invariant_violations:
         codes = ", ".join(inputs.invariant_violations)
         fired.append((observe, INVARIANT_FAILED, f"invariants failed: {codes}"))
-    if inputs.oldest_data_age_ms is None:
+    age_ms = inputs.oldest_data_age_ms
+    if age_ms is None:
         fired.append((observe, NO_MARKET_DATA, "no market data"))
-    elif inputs.oldest_data_age_ms > limits.max_data_age_ms:
+    elif age_ms > limits.max_data_age_ms:
         fired.append(
-            (
-                observe,
-                STALE_DATA,
-                f"oldest data {inputs.oldest_data_age_ms} ms > {limits.max_data_age_ms} ms",
-            )
+            (observe, STALE_DATA, f"oldest data {age_ms} ms > {limits.max_data_age_ms} ms")
         )
-    severe = limits.max_drawdown_pct * limits.drawdown_observe_multiplier
-    # With a zero limit "severe" would be any drawdown; keep that case at REDUCE_RISK_ONLY.
-    if limits.max_drawdown_pct > 0 and _reached(inputs.drawdown_pct, severe):
-        fired.append(
-            (observe, MAX_DRAWDOWN_SEVERE, f"drawdown {inputs.drawdown_pct}% >= {severe}%")
-        )
-    elif _reached(inputs.drawdown_pct, limits.max_drawdown_pct):
-        fired.append(
-            (
-                reduce,
-                MAX_DRAWDOWN,
-                f"drawdown {inputs.drawdown_pct}% >= {limits.max_drawdown_pct}%",
-            )
-        )
-    if _reached(inputs.loss_today_try, limits.max_daily_loss):
+    drawdown = inputs.drawdown_pct
+    if drawdown > ZERO:  # both drawdown rules need a positive drawdown
+        max_drawdown = limits.max_drawdown_pct
+        severe = max_drawdown * limits.drawdown_observe_multiplier
+        # With a zero limit "severe" would be any drawdown; keep that case at REDUCE_RISK_ONLY.
+        if max_drawdown > 0 and drawdown >= severe:
+            fired.append((observe, MAX_DRAWDOWN_SEVERE, f"drawdown {drawdown}% >= {severe}%"))
+        elif drawdown >= max_drawdown:
+            fired.append((reduce, MAX_DRAWDOWN, f"drawdown {drawdown}% >= {max_drawdown}%"))
+    loss = inputs.loss_today_try
+    if loss > ZERO and loss >= limits.max_daily_loss:
         fired.append(
             (
                 reduce,
                 MAX_DAILY_LOSS,
-                f"loss today {inputs.loss_today_try} TRY >= {limits.max_daily_loss} TRY",
+                f"loss today {loss} TRY >= {limits.max_daily_loss} TRY",
             )
         )
-    if _reached(inputs.consecutive_losses, limits.max_consecutive_losses):
+    losses = inputs.consecutive_losses
+    if losses > 0 and losses >= limits.max_consecutive_losses:
         fired.append(
             (
                 reduce,
                 CONSECUTIVE_LOSSES,
-                f"{inputs.consecutive_losses} losses in a row >= {limits.max_consecutive_losses}",
+                f"{losses} losses in a row >= {limits.max_consecutive_losses}",
             )
         )
-    if _reached(inputs.rejects_in_window, limits.reject_spike):
+    rejects = inputs.rejects_in_window
+    if rejects > 0 and rejects >= limits.reject_spike:
         fired.append(
             (
                 reduce,
                 REJECT_SPIKE,
-                f"{inputs.rejects_in_window} rejects in {limits.reject_window_s} s "
-                f">= {limits.reject_spike}",
+                f"{rejects} rejects in {limits.reject_window_s} s >= {limits.reject_spike}",
             )
         )
     age = inputs.oldest_unknown_age_ms
@@ -272,11 +272,14 @@ def assess_risk_mode(inputs: RiskInputs, limits: RiskLimits) -> RiskAssessment:
             )
         )
 
-    mode = max((m for m, _, _ in fired), key=lambda m: m.severity, default=RiskMode.NORMAL)
+    if not fired:
+        return _NORMAL
+    # The most severe mode among the fired rules (only OBSERVE_ONLY and REDUCE_RISK_ONLY fire).
+    mode = max((m for m, _, _ in fired), key=lambda m: m.severity)
     return RiskAssessment(
-        mode=mode,
-        reasons=tuple(code for _, code, _ in fired),
-        details=tuple(text for _, _, text in fired),
+        mode,
+        tuple(code for _, code, _ in fired),
+        tuple(text for _, _, text in fired),
     )
 
 
@@ -315,18 +318,31 @@ class RiskContext:
         return rate if rate is not None and rate > 0 else None
 
 
-@dataclass(slots=True)
 class _Cycle:
-    """What this cycle has already accepted, so later intents see earlier ones."""
+    """What this cycle has already accepted, so later intents see earlier ones.
 
-    accepted: int = 0
-    notional_try: Decimal = ZERO
-    keys: set[str] = field(default_factory=set)
-    placed: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
-    bought_try: defaultdict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
-    sold_qty: defaultdict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
-    spent: defaultdict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
-    sold_base: defaultdict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    Plain dicts read with `.get(key, 0)`: cheaper to build than defaultdicts (one per cycle)."""
+
+    __slots__ = (
+        "accepted",
+        "bought_try",
+        "keys",
+        "notional_try",
+        "placed",
+        "sold_base",
+        "sold_qty",
+        "spent",
+    )
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self.notional_try = ZERO
+        self.keys: set[str] = set()
+        self.placed: dict[str, int] = {}
+        self.bought_try: dict[str, Decimal] = {}
+        self.sold_qty: dict[str, Decimal] = {}
+        self.spent: dict[str, Decimal] = {}
+        self.sold_base: dict[str, Decimal] = {}
 
 
 def apply_risk(
@@ -338,16 +354,20 @@ def apply_risk(
     cap, said in `detail`); the OMS must send the verdict's intent, not the original.
     """
     cycle = _Cycle()
-    verdicts: dict[int, Verdict] = {}
-    # Exits first: a cap that runs out should run out on entries, not on exits.
-    order = sorted(range(len(intents)), key=lambda i: intents[i].kind is not IntentKind.REDUCE)
+    if len(intents) == 1:  # the usual case: nothing to reorder
+        return [_judge(intents[0], ctx, limits, mode, cycle)]
+    # Exits first: a cap that runs out should run out on entries, not on exits (stable, so
+    # each group keeps its input order).
+    order = [i for i, intent in enumerate(intents) if intent.kind is _REDUCE]
+    order += [i for i, intent in enumerate(intents) if intent.kind is not _REDUCE]
+    verdicts: list[Verdict] = [None] * len(intents)  # type: ignore[list-item]
     for index in order:
         verdicts[index] = _judge(intents[index], ctx, limits, mode, cycle)
-    return [verdicts[i] for i in range(len(intents))]
+    return verdicts
 
 
 def _reject(intent: Intent, code: str, detail: str) -> Verdict:
-    return Verdict(intent=intent, accepted=False, reason_code=code, detail=detail)
+    return Verdict(intent, False, code, detail)
 
 
 def _scale_to_cap(intent: Intent, rules: SymbolRules, rate: Decimal, cap_try: Decimal) -> Decimal:
@@ -365,19 +385,21 @@ def _judge(
     intent: Intent, ctx: RiskContext, limits: RiskLimits, mode: RiskMode, cycle: _Cycle
 ) -> Verdict:
     symbol = intent.symbol
-    if intent.price <= 0 or intent.quantity <= 0:
-        return _reject(intent, INVALID_INTENT, f"price {intent.price}, qty {intent.quantity}")
+    price, quantity = intent.price, intent.quantity
+    if price <= ZERO or quantity <= ZERO:
+        return _reject(intent, INVALID_INTENT, f"price {price}, qty {quantity}")
     # Spot only: OPEN must buy and REDUCE must sell; anything else would be a short or a bug.
-    expected = Side.BUY if intent.kind is IntentKind.OPEN else Side.SELL
+    kind = intent.kind
+    expected = _BUY if kind is _OPEN else _SELL
     if intent.side is not expected:
-        return _reject(intent, KIND_SIDE_MISMATCH, f"{intent.kind} must be {expected}")
+        return _reject(intent, KIND_SIDE_MISMATCH, f"{kind} must be {expected}")
     if intent.key in cycle.keys:
         return _reject(intent, DUPLICATE_KEY, f"key {intent.key} already judged this cycle")
     cycle.keys.add(intent.key)
 
-    if mode is RiskMode.OBSERVE_ONLY:
+    if mode is _OBSERVE_ONLY:
         return _reject(intent, MODE_OBSERVE_ONLY, "risk mode OBSERVE_ONLY")
-    if mode is RiskMode.REDUCE_RISK_ONLY and intent.kind is IntentKind.OPEN:
+    if mode is _REDUCE_RISK_ONLY and kind is _OPEN:
         return _reject(intent, MODE_REDUCE_ONLY, "risk mode REDUCE_RISK_ONLY drops OPEN intents")
 
     rules = ctx.rules.get(symbol)
@@ -391,7 +413,8 @@ def _judge(
         return _reject(
             intent, MAX_ORDERS_PER_CYCLE, f"{cycle.accepted} of {limits.max_orders_per_cycle}"
         )
-    open_count = ctx.open_orders.get(symbol, 0) + cycle.placed[symbol]
+    placed = cycle.placed.get(symbol, 0)
+    open_count = ctx.open_orders.get(symbol, 0) + placed
     if open_count >= limits.max_open_orders_per_symbol:
         return _reject(
             intent,
@@ -400,22 +423,25 @@ def _judge(
         )
     # An order accepted earlier in this cycle counts as sent now, so the cooldown also stops a
     # second order on the same symbol within one cycle.
-    last = ctx.now_ms if cycle.placed[symbol] else ctx.last_order_ms.get(symbol)
     cooldown_ms = limits.cooldown_seconds * 1000
-    if cooldown_ms and last is not None and ctx.now_ms - last < cooldown_ms:
-        return _reject(
-            intent, COOLDOWN, f"last order {ctx.now_ms - last} ms ago, cooldown {cooldown_ms} ms"
-        )
-    if intent.side is Side.SELL:
-        held = ctx.position_qty.get(symbol, ZERO) - cycle.sold_qty[symbol]
-        if intent.quantity > held:
+    if cooldown_ms:
+        last = ctx.now_ms if placed else ctx.last_order_ms.get(symbol)
+        if last is not None and ctx.now_ms - last < cooldown_ms:
             return _reject(
-                intent, SELL_EXCEEDS_POSITION, f"sell {intent.quantity} > held {held} {symbol}"
+                intent,
+                COOLDOWN,
+                f"last order {ctx.now_ms - last} ms ago, cooldown {cooldown_ms} ms",
             )
+    buy = intent.side is _BUY
+    if not buy:
+        held = ctx.position_qty.get(symbol, ZERO) - cycle.sold_qty.get(symbol, ZERO)
+        if quantity > held:
+            return _reject(intent, SELL_EXCEEDS_POSITION, f"sell {quantity} > held {held} {symbol}")
 
     # `order` is what would be sent (maybe scaled); rejections always carry the original intent.
     order, detail = intent, ""
-    notional_try = intent.notional * rate
+    notional = price * quantity  # == intent.notional
+    notional_try = notional * rate
     if notional_try > limits.max_notional_per_order:
         if not limits.scale_to_max_notional:
             return _reject(
@@ -431,7 +457,8 @@ def _judge(
         if quantity <= 0:
             return _reject(intent, MIN_ORDER_NOTIONAL, f"{detail}; nothing left")
         order = dataclasses.replace(intent, quantity=quantity)
-        notional_try = order.notional * rate
+        notional = order.notional
+        notional_try = notional * rate
     if notional_try < limits.min_order_notional:
         suffix = f"; {detail}" if detail else ""
         return _reject(
@@ -446,12 +473,12 @@ def _judge(
             f"{cycle.notional_try} + {notional_try} TRY > {limits.notional_cap_per_cycle} TRY",
         )
 
-    quote_cost = order.notional * (ONE + ctx.fee_rate)
-    if order.side is Side.BUY:
+    if buy:
+        bought = cycle.bought_try.get(symbol, ZERO)
         exposure = (
             ctx.position_value_try.get(symbol, ZERO)
             + ctx.pending_buy_try.get(symbol, ZERO)
-            + cycle.bought_try[symbol]
+            + bought
             + notional_try
         )
         if exposure > limits.max_position_per_symbol:
@@ -460,27 +487,28 @@ def _judge(
                 MAX_POSITION_PER_SYMBOL,
                 f"{symbol} exposure would be {exposure} TRY > {limits.max_position_per_symbol}",
             )
-        free = ctx.free_balances.get(rules.quote, ZERO) - cycle.spent[rules.quote]
+        quote = rules.quote
+        quote_cost = notional * (ONE + ctx.fee_rate)
+        spent = cycle.spent.get(quote, ZERO)
+        free = ctx.free_balances.get(quote, ZERO) - spent
         if quote_cost > free:
             return _reject(
                 intent,
                 INSUFFICIENT_BALANCE,
-                f"need {quote_cost} {rules.quote} with fee, free {free}",
+                f"need {quote_cost} {quote} with fee, free {free}",
             )
+        cycle.bought_try[symbol] = bought + notional_try
+        cycle.spent[quote] = spent + quote_cost
     else:
-        free = ctx.free_balances.get(rules.base, ZERO) - cycle.sold_base[rules.base]
-        if order.quantity > free:
-            return _reject(
-                intent, INSUFFICIENT_BALANCE, f"sell {order.quantity} {rules.base}, free {free}"
-            )
+        base = rules.base
+        sold = cycle.sold_base.get(base, ZERO)
+        free = ctx.free_balances.get(base, ZERO) - sold
+        if quantity > free:
+            return _reject(intent, INSUFFICIENT_BALANCE, f"sell {quantity} {base}, free {free}")
+        cycle.sold_qty[symbol] = cycle.sold_qty.get(symbol, ZERO) + quantity
+        cycle.sold_base[base] = sold + quantity
 
     cycle.accepted += 1
     cycle.notional_try += notional_try
-    cycle.placed[symbol] += 1
-    if order.side is Side.BUY:
-        cycle.bought_try[symbol] += notional_try
-        cycle.spent[rules.quote] += quote_cost
-    else:
-        cycle.sold_qty[symbol] += order.quantity
-        cycle.sold_base[rules.base] += order.quantity
-    return Verdict(intent=order, accepted=True, reason_code=OK, detail=detail)
+    cycle.placed[symbol] = placed + 1
+    return Verdict(order, True, OK, detail)

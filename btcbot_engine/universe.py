@@ -23,6 +23,9 @@ from btcbot_engine.domain.rules import SymbolRules
 
 BPS = Decimal("10000")
 _REPORT_BPS = Decimal("0.01")
+# Decimal operands: Decimal-with-Decimal arithmetic and comparisons skip an int conversion.
+_ZERO = Decimal(0)
+_TWO = Decimal(2)
 
 # Reason codes, one per outcome. Kept as constants so tests and the UI spell them the same way.
 EXPLICIT = "universe:explicit"
@@ -42,10 +45,12 @@ OVER_MAX_SIZE = "universe:over_max_size"
 
 def spread_bps(ticker: Ticker) -> Decimal | None:
     """Spread relative to the mid, in basis points; None when the book has no usable mid."""
-    mid = ticker.mid
-    if ticker.bid <= 0 or ticker.ask <= 0 or mid <= 0:
+    # Ticker.mid and Ticker.spread spelled out (same operations): this runs per pair per cycle.
+    bid, ask = ticker.bid, ticker.ask
+    mid = (ask + bid) / _TWO
+    if bid <= _ZERO or ask <= _ZERO or mid <= _ZERO:
         return None
-    return ticker.spread / mid * BPS
+    return (ask - bid) / mid * BPS
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,15 +93,12 @@ def select_universe(
     Order is stable: included entries first, then excluded ones; within each group by 24h quote
     volume descending (unknown volume last), then by symbol.
     """
-    deny = {normalize_symbol(s) for s in config.deny}
-    explicit = _unique(normalize_symbol(s) for s in config.symbols)
+    explicit, deny, allow, quotes = _prepared(config)
     entries: list[UniverseEntry] = []
     if explicit:
         for symbol in explicit:
             entries.append(_check_explicit(symbol, deny, rules, tickers))
     else:
-        allow = {normalize_symbol(s) for s in config.allow}
-        quotes = {q.strip().upper() for q in config.quotes}
         candidates: list[UniverseEntry] = []
         for symbol in sorted(set(rules) | set(tickers)):
             entry = _check_discovered(symbol, config, allow, deny, quotes, rules, tickers)
@@ -107,17 +109,41 @@ def select_universe(
                 entries.append(entry)
             else:
                 entries.append(_excluded(entry, OVER_MAX_SIZE))
-    return sorted(entries, key=lambda e: (not e.included, *_order_key(e)))
+    if len(entries) < 2:
+        return entries
+    return sorted(entries, key=_universe_key)
 
 
 def included_symbols(entries: Iterable[UniverseEntry]) -> tuple[str, ...]:
     """The symbols strategies may trade, in universe order."""
-    return tuple(e.symbol for e in entries if e.included)
+    return tuple([e.symbol for e in entries if e.included])
 
 
-def _unique(symbols: Iterable[str]) -> list[str]:
+_Prepared = tuple[tuple[str, ...], frozenset[str], frozenset[str], frozenset[str]]
+# The last config's normalized lists. The engine passes the same (frozen, so unchanging) config
+# object every cycle; the tuple holds it, so an `is` match cannot be a recycled id.
+_last_prepared: tuple[UniverseConfig, _Prepared] | None = None
+
+
+def _prepared(config: UniverseConfig) -> _Prepared:
+    """(explicit symbols, deny, allow, quotes) of `config`, normalized."""
+    global _last_prepared
+    last = _last_prepared
+    if last is not None and last[0] is config:
+        return last[1]
+    prepared = (
+        _unique(normalize_symbol(s) for s in config.symbols),
+        frozenset(normalize_symbol(s) for s in config.deny),
+        frozenset(normalize_symbol(s) for s in config.allow),
+        frozenset(q.strip().upper() for q in config.quotes),
+    )
+    _last_prepared = (config, prepared)
+    return prepared
+
+
+def _unique(symbols: Iterable[str]) -> tuple[str, ...]:
     # dict keeps first-seen order: a symbol listed twice is considered once.
-    return list(dict.fromkeys(symbols))
+    return tuple(dict.fromkeys(symbols))
 
 
 def _order_key(entry: UniverseEntry) -> tuple[bool, Decimal, str]:
@@ -125,15 +151,26 @@ def _order_key(entry: UniverseEntry) -> tuple[bool, Decimal, str]:
     return (volume is None, -(volume or Decimal(0)), entry.symbol)
 
 
+def _universe_key(entry: UniverseEntry) -> tuple[bool, bool, Decimal, str]:
+    # == (not entry.included, *_order_key(entry)), in one call per entry.
+    volume = entry.quote_volume
+    return (not entry.included, volume is None, -(volume or Decimal(0)), entry.symbol)
+
+
 def _excluded(entry: UniverseEntry, reason: str) -> UniverseEntry:
     return UniverseEntry(entry.symbol, False, reason, entry.quote_volume, entry.spread_bps)
 
 
-def _measure(ticker: Ticker | None) -> tuple[Decimal | None, Decimal | None]:
+def _measure(ticker: Ticker | None) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+    """(24h quote volume, spread in bps rounded for the report, exact spread in bps)."""
     if ticker is None:
-        return None, None
+        return None, None, None
     bps = spread_bps(ticker)
-    return ticker.quote_volume, (None if bps is None else bps.quantize(_REPORT_BPS))
+    return (
+        ticker.volume * ticker.average,  # == ticker.quote_volume
+        None if bps is None else bps.quantize(_REPORT_BPS),
+        bps,
+    )
 
 
 def _market_problem(ticker: Ticker | None) -> str | None:
@@ -149,12 +186,12 @@ def _market_problem(ticker: Ticker | None) -> str | None:
 
 def _check_explicit(
     symbol: str,
-    deny: set[str],
+    deny: frozenset[str],
     rules: Mapping[str, SymbolRules],
     tickers: Mapping[str, Ticker],
 ) -> UniverseEntry:
     ticker = tickers.get(symbol)
-    volume, bps = _measure(ticker)
+    volume, bps, _ = _measure(ticker)
     rule = rules.get(symbol)
     # Deny still wins over an explicit list: it is the operator's emergency brake for one pair.
     if symbol in deny:
@@ -171,14 +208,14 @@ def _check_explicit(
 def _check_discovered(
     symbol: str,
     config: UniverseConfig,
-    allow: set[str],
-    deny: set[str],
-    quotes: set[str],
+    allow: frozenset[str],
+    deny: frozenset[str],
+    quotes: frozenset[str],
     rules: Mapping[str, SymbolRules],
     tickers: Mapping[str, Ticker],
 ) -> UniverseEntry:
     ticker = tickers.get(symbol)
-    volume, bps = _measure(ticker)
+    volume, bps, exact_bps = _measure(ticker)
     rule = rules.get(symbol)
     reason = SELECTED
     if symbol in deny:
@@ -193,8 +230,8 @@ def _check_discovered(
         reason = NOT_TRADING
     elif problem := _market_problem(ticker):
         reason = problem
-    elif ticker is not None and ticker.quote_volume < config.min_quote_volume:
+    elif volume is not None and volume < config.min_quote_volume:
         reason = LOW_VOLUME
-    elif ticker is not None and (spread_bps(ticker) or Decimal(0)) > config.max_spread_bps:
+    elif ticker is not None and (exact_bps or Decimal(0)) > config.max_spread_bps:
         reason = WIDE_SPREAD
     return UniverseEntry(symbol, reason == SELECTED, reason, volume, bps)

@@ -23,6 +23,34 @@ from btcbot_engine.replay.series import DAY_MS, Dataset, SymbolSeries
 _BPS_DENOMINATOR = 20_000  # half spread = price * bps / 2 / 10_000
 
 
+def _bar_at(ts: Any, x: int, res: int) -> int:
+    """`bisect_right(ts, x) - 1`: the last bar opening at or before `x`, or -1.
+
+    Bars are mostly evenly spaced, so the index is first guessed by arithmetic and checked
+    (two comparisons); only a wrong guess (a gap before `x`) pays for the bisection."""
+    n = len(ts)
+    if n and x >= ts[0]:
+        g = (x - ts[0]) // res
+        if g >= n:
+            g = n - 1
+        if ts[g] <= x and (g + 1 == n or ts[g + 1] > x):
+            return g
+    return bisect_right(ts, x) - 1
+
+
+def _first_bar_from(ts: Any, y: int, res: int) -> int:
+    """`bisect_left(ts, y)`: the first bar opening at or after `y` (len when none); guessed by
+    arithmetic and checked like `_bar_at`."""
+    n = len(ts)
+    if n:
+        g = -((ts[0] - y) // res) if y > ts[0] else 0  # ceil((y - ts[0]) / res), at least 0
+        if g > n:
+            g = n
+        if (g == 0 or ts[g - 1] < y) and (g == n or ts[g] >= y):
+            return g
+    return bisect_left(ts, y)
+
+
 @dataclass(frozen=True, slots=True)
 class ReplayRules(SymbolRules):
     """SymbolRules with the derived steps computed once (a dataset's rules never change, and
@@ -90,6 +118,23 @@ class ReplayMarket:
             for s, v in self.series.items()
         }
         self._cache: dict[str, Ticker] = {}
+        # Per pair, what `_ticker` reads: the bar columns, the cumulative volume, the price step
+        # in units, and the Decimal units of one price and one quantity step.
+        # Decimal(units) * unit is the same value, digits and exponent as
+        # Decimal(units).scaleb(-scale) (an exact product), and cheaper.
+        self._bars = {
+            s: (
+                v.candles.ts,
+                v.candles.close,
+                v.candles.high,
+                v.candles.low,
+                v.cum_volume,
+                self._steps[s],
+                Decimal(1).scaleb(-v.rules.price_scale),
+                Decimal(1).scaleb(-v.rules.quantity_scale),
+            )
+            for s, v in self.series.items()
+        }
 
     # ---- MarketData protocol ----------------------------------------------------------------
 
@@ -140,14 +185,15 @@ class ReplayMarket:
         ticker = self.ticker_table().get(pair)
         if ticker is None:
             raise ExchangeUnavailable(f"replay: no {pair} data at {now} yet")
-        i = self.last_bar(pair)
+        i = self.last_bar(pair, now)
         size = item.qty(max(item.candles.volume[i], 1)) if i >= 0 else item.qty(1)
+        # OrderBook(symbol, bids, asks, exchange_ts_ms, received_at_ms), positional: cheaper.
         return OrderBook(
-            symbol=pair,
-            bids=(BookLevel(ticker.bid, size),),
-            asks=(BookLevel(ticker.ask, size),),
-            exchange_ts_ms=ticker.exchange_ts_ms,
-            received_at_ms=now,
+            pair,
+            (BookLevel(ticker.bid, size),),
+            (BookLevel(ticker.ask, size),),
+            ticker.exchange_ts_ms,
+            now,
         )
 
     # ---- for the replay exchange and the runner ---------------------------------------------
@@ -155,11 +201,12 @@ class ReplayMarket:
     def last_bar(self, symbol: str, now_ms: int | None = None) -> int:
         """Index of the last bar completed at the clock (close <= now), or -1."""
         now = self.clock.now_ms if now_ms is None else now_ms
-        return bisect_right(self.series[symbol].candles.ts, now - self.resolution_ms) - 1
+        res = self.resolution_ms
+        return _bar_at(self.series[symbol].candles.ts, now - res, res)
 
     def first_bar_from(self, symbol: str, ts_ms: int) -> int:
         """Index of the first bar opening at or after `ts_ms` (len when none)."""
-        return bisect_left(self.series[symbol].candles.ts, ts_ms)
+        return _first_bar_from(self.series[symbol].candles.ts, ts_ms, self.resolution_ms)
 
     def ticker_table(self) -> dict[str, Ticker]:
         """Every pair's ticker at the clock (computed once per clock value)."""
@@ -198,7 +245,7 @@ class ReplayMarket:
         if tops is None:
             # Bars only: the synthetic top of book is symmetric around the close (mid = close).
             ts, closes, step, scale = self._quiet[symbol]
-            i = bisect_right(ts, now - self.resolution_ms) - 1
+            i = _bar_at(ts, now - self.resolution_ms, self.resolution_ms)
             if i < 0 or now - ts[i] - self.resolution_ms > max_age_ms:
                 return None
             close = closes[i]
@@ -225,46 +272,51 @@ class ReplayMarket:
         return item.price(close)
 
     def _ticker(self, symbol: str, now: int) -> Ticker | None:
-        item = self.series[symbol]
-        c = item.candles
+        # Ticker(symbol, bid, ask, last, high, low, volume, average, exchange_ts_ms,
+        # received_at_ms) is built positionally below: cheaper than keywords, once per pair
+        # per full cycle.
         res = self.resolution_ms
-        i = bisect_right(c.ts, now - res) - 1
-        tops = item.tickers
+        ts, closes, highs, lows, cum_volume, step, price_unit, qty_unit = self._bars[symbol]
+        i = _bar_at(ts, now - res, res)
+        tops = self.series[symbol].tickers
         if tops is not None:
-            k = bisect_right(tops.ts, now) - 1
+            # Snapshots are usually on the bar grid, which is what `_bar_at` guesses from.
+            k = _bar_at(tops.ts, now, res)
             if k < 0:
                 return None
-            high = item.price(c.high[i]) if i >= 0 else item.price(tops.last[k])
-            low = item.price(c.low[i]) if i >= 0 else item.price(tops.last[k])
-            last = item.price(tops.last[k])
+            last = Decimal(tops.last[k]) * price_unit
+            high = Decimal(highs[i]) * price_unit if i >= 0 else last
+            low = Decimal(lows[i]) * price_unit if i >= 0 else last
             return Ticker(
-                symbol=symbol,
-                bid=item.price(tops.bid[k]),
-                ask=item.price(tops.ask[k]),
-                last=last,
-                high=high,
-                low=low,
-                volume=item.qty(tops.volume[k]),
-                average=last,
-                exchange_ts_ms=tops.ts[k],
-                received_at_ms=now,
+                symbol,
+                Decimal(tops.bid[k]) * price_unit,
+                Decimal(tops.ask[k]) * price_unit,
+                last,
+                high,
+                low,
+                Decimal(tops.volume[k]) * qty_unit,
+                last,
+                tops.ts[k],
+                now,
             )
         if i < 0:
             return None
-        close = c.close[i]
-        half = self.half_spread(symbol, close)
-        close_ts = c.ts[i] + res
-        first = bisect_left(c.ts, close_ts - DAY_MS)
-        last = item.price(close)
+        close = closes[i]
+        # == half_spread(symbol, close)
+        raw = close * self._spread_cbps // (_BPS_DENOMINATOR * 100)
+        half = max((raw + step - 1) // step * step, step)
+        close_ts = ts[i] + res
+        first = _first_bar_from(ts, close_ts - DAY_MS, res)
+        last = Decimal(close) * price_unit
         return Ticker(
-            symbol=symbol,
-            bid=item.price(close - half),
-            ask=item.price(close + half),
-            last=last,
-            high=item.price(c.high[i]),
-            low=item.price(c.low[i]),
-            volume=item.qty(item.volume_between(first, i)),
-            average=last,
-            exchange_ts_ms=close_ts,
-            received_at_ms=now,
+            symbol,
+            Decimal(close - half) * price_unit,
+            Decimal(close + half) * price_unit,
+            last,
+            Decimal(highs[i]) * price_unit,
+            Decimal(lows[i]) * price_unit,
+            Decimal(cum_volume[i + 1] - cum_volume[first]) * qty_unit,  # == volume_between
+            last,
+            close_ts,
+            now,
         )
