@@ -17,11 +17,16 @@ Not for live trading: there is no write-ahead here, and a crash loses the unflus
 from __future__ import annotations
 
 import json
+import os
 import queue
+import signal
 import sqlite3
+import subprocess
+import sys
+import tempfile
 import threading
-from collections.abc import Iterable, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext, suppress
 from decimal import Decimal
 from json.encoder import encode_basestring as _json_string
 from pathlib import Path
@@ -164,7 +169,7 @@ def _write_batch(conn: Any, batch: Batch) -> None:
         conn.execute(sql, (rows,))
 
 
-class _Writer:
+class _ThreadWriter:
     """One thread with its own connection that writes batches, one transaction each.
 
     SQLite does its work with the GIL released, so on a machine with a second core the
@@ -213,9 +218,11 @@ class _Writer:
             error, self._error = self._error, None
             raise StoreError(f"write-behind writer: {type(error).__name__}: {error}") from error
 
-    def submit(self, batch: Batch) -> None:
+    def submit(self, take: Callable[[], Batch], forget: Callable[[], None]) -> None:
+        """Build the batch here (`take` empties the queues) and hand it to the thread."""
         self._done.wait()
         self._raise()
+        batch = take()
         self._done.clear()
         self._jobs.put(batch)
 
@@ -224,6 +231,137 @@ class _Writer:
         self._jobs.put(None)
         self._thread.join()
         self._raise()
+
+
+def fork_writer_usable() -> bool:
+    """Forked row builders need fork() and a single-threaded process (a fork copies only the
+    calling thread; with others alive, a lock one of them held would stay held in the child).
+    Linux only: fork without exec is not safe with macOS system libraries."""
+    return sys.platform == "linux" and hasattr(os, "fork") and threading.active_count() == 1
+
+
+class _ForkWriter:
+    """Rows built by a forked child, written by a separate writer process.
+
+    What a flush costs the engine with a thread writer is building the rows (Python, so under
+    the GIL: no second core helps). Here the engine forks: the child holds a copy-on-write
+    snapshot of the queues, builds the rows, streams them to the writer process
+    (store/batch_writer.py, started fresh, so no SQLite state crosses a fork) and exits; the
+    engine only empties its queues and goes on. One child at a time, so batches stay in
+    order; the writer commits each batch whole. SIGINT is blocked across the fork, ignored in
+    the child and never sent to the writer (its own session), so Ctrl-C stops the engine
+    without cutting a batch. Errors (a child's or the writer's) are raised in the engine at
+    the next flush or at `close()`.
+    """
+
+    def __init__(self, path: Path) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH", "")) if p
+        )
+        # A file, not a pipe: nobody reads the writer's stderr until it has stopped.
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "btcbot_engine.store.batch_writer", str(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+            env=env,
+            start_new_session=True,
+        )
+        assert self._proc.stdin is not None
+        self._pipe = self._proc.stdin
+        self._child: tuple[int, int] | None = None  # (pid, read end of its error pipe)
+
+    def submit(self, take: Callable[[], Batch], forget: Callable[[], None]) -> None:
+        """Fork a child that builds the batch (`take`) and streams it; empty the queues here."""
+        self._wait_child()
+        if not fork_writer_usable():  # a thread appeared: build it here instead
+            self._send(take())
+            return
+        self._pipe.flush()
+        read_end, write_end = os.pipe()
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            code = 1
+            try:
+                os.close(read_end)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+                _write_all(self._pipe.fileno(), _encode_batch(take()))
+                code = 0
+            except BaseException as exc:  # reported to the engine through the error pipe
+                with suppress(BaseException):
+                    _write_all(write_end, f"{type(exc).__name__}: {exc}"[:500].encode())
+            finally:
+                os._exit(code)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        os.close(write_end)
+        self._child = (pid, read_end)
+        forget()
+
+    def _send(self, batch: Batch) -> None:
+        try:
+            self._pipe.write(_encode_batch(batch))
+            self._pipe.flush()
+        except BrokenPipeError:
+            raise StoreError(f"write-behind writer: {self._writer_error()}") from None
+
+    def _wait_child(self) -> None:
+        if self._child is None:
+            return
+        (pid, read_end), self._child = self._child, None
+        _, status = os.waitpid(pid, 0)
+        with os.fdopen(read_end, "rb") as errors:
+            message = errors.read().decode(errors="replace")
+        if status != 0:
+            if "BrokenPipeError" in message:
+                message = self._writer_error()
+            raise StoreError(f"write-behind row builder: {message or f'exit status {status}'}")
+
+    def _writer_error(self) -> str:
+        code = self._proc.wait()
+        self._stderr.seek(0)
+        text = self._stderr.read().decode(errors="replace").strip()
+        return text.splitlines()[-1] if text else f"writer process exited with {code}"
+
+    def close(self) -> None:
+        """Wait for the last child, end the stream and wait for the writer to commit."""
+        try:
+            self._wait_child()
+            try:
+                self._pipe.write(b"E\n")
+                self._pipe.close()
+            except BrokenPipeError:
+                pass  # the writer already stopped: its exit code says why
+            if self._proc.wait() != 0:
+                raise StoreError(f"write-behind writer: {self._writer_error()}")
+        finally:
+            if self._proc.poll() is None:
+                self._proc.kill()
+                self._proc.wait()
+            self._stderr.close()
+
+
+def _encode_batch(batch: Batch) -> bytes:
+    """A batch in store/batch_writer.py's protocol."""
+    parts = [b"B %d\n" % len(batch)]
+    for sql, rows in batch:
+        sql_b, rows_b = sql.encode(), rows.encode()
+        parts.append(b"%d %d\n" % (len(sql_b), len(rows_b)))
+        parts.append(sql_b)
+        parts.append(rows_b)
+    return b"".join(parts)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 
 
 class _Orders:
@@ -367,23 +505,23 @@ class _Fills(FillRepository):
 
     # Reads go to the file, after writing what is queued.
     def get(self, trade_id: int) -> Fill | None:  # type: ignore[override]
-        self._store.flush()
+        self._store.sync()
         return super().get(trade_id)
 
     def list_by_symbol(self, symbol: str, since_ms: int | None = None) -> list[Fill]:  # type: ignore[override]
-        self._store.flush()
+        self._store.sync()
         return super().list_by_symbol(symbol, since_ms)
 
     def for_order(self, order_id: int) -> list[Fill]:  # type: ignore[override]
-        self._store.flush()
+        self._store.sync()
         return super().for_order(order_id)
 
     def recent(self, limit: int) -> list[Fill]:  # type: ignore[override]
-        self._store.flush()
+        self._store.sync()
         return super().recent(limit)
 
     def all(self) -> list[Fill]:  # type: ignore[override]
-        self._store.flush()
+        self._store.sync()
         return super().all()
 
 
@@ -416,7 +554,7 @@ class _Ledger:
         return [self.append(e) for e in events]
 
     def all(self) -> list[LedgerEvent]:
-        self._store.flush()
+        self._store.sync()
         return self._store.inner.ledger.all()
 
 
@@ -431,7 +569,7 @@ class _Decisions(DecisionRepository):
         return len(self.pending) - before
 
     def recent(self, limit: int = 100, **kw: Any) -> list[Decision]:  # type: ignore[override]
-        self._store.flush()
+        self._store.sync()
         return self._store.inner.decisions.recent(limit, **kw)
 
 
@@ -507,7 +645,7 @@ class _Metrics(MetricRepository):
         return out
 
     def recent(self, name: str, limit: int = 100) -> list[MetricPoint]:  # type: ignore[override]
-        self._store.flush()
+        self._store.sync()
         return self._store.inner.metrics.recent(name, limit)
 
 
@@ -531,7 +669,7 @@ class _Cycles(CycleRepository):
     ) -> CycleRecord:
         rec = self.pending.get(cycle_id)
         if rec is None:
-            self._store.flush()
+            self._store.sync()
             return self._store.inner.cycles.finish(
                 cycle_id, finished_ms=finished_ms, outcome=outcome, summary=summary
             )
@@ -548,7 +686,7 @@ class _Cycles(CycleRepository):
         return done
 
     def recent(self, limit: int = 20) -> list[CycleRecord]:  # type: ignore[override]
-        self._store.flush()
+        self._store.sync()
         return self._store.inner.cycles.recent(limit)
 
 
@@ -614,14 +752,24 @@ class WriteBehindStore(Store):
 
     Wraps an open writer `Store` (the caller holds the instance lock and closes `inner`).
     `metric_changes_only` stores metric samples only when they add something (see _Metrics).
+    `background` writes flushes while the engine goes on: with `writer="auto"` through forked
+    row builders and a writer process where that is safe (`fork_writer_usable`), else through
+    a writer thread; `writer="thread"` or `"fork"` chooses.
     """
 
     def __init__(
-        self, inner: Store, *, metric_changes_only: bool = False, background: bool = False
+        self,
+        inner: Store,
+        *,
+        metric_changes_only: bool = False,
+        background: bool = False,
+        writer: str = "auto",
     ) -> None:
+        if writer not in ("auto", "thread", "fork"):
+            raise ValueError(f"writer must be auto, thread or fork, not {writer!r}")
         super().__init__(inner.db, inner.path, inner.clock_ms)
         self.inner = inner
-        self._writer = _Writer(inner.path) if background else None
+        self._writer: _ThreadWriter | _ForkWriter | None = None
         conn = inner.db.connection()
         seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM ledger_events").fetchone()[0]
         known = {int(r[0]) for r in conn.execute("SELECT trade_id FROM fills")}
@@ -638,6 +786,9 @@ class WriteBehindStore(Store):
         self._cursors = _Cursors(self, dict(conn.execute("SELECT name, value FROM cursors")))
         self._runtime = _Runtime(self, dict(conn.execute("SELECT key, value FROM runtime_state")))
         self.rows_written = 0
+        if background:
+            fork = writer == "fork" or (writer == "auto" and fork_writer_usable())
+            self._writer = _ForkWriter(inner.path) if fork else _ThreadWriter(inner.path)
 
     # The repositories the engine uses, served from memory.
     @property  # type: ignore[override]
@@ -703,25 +854,35 @@ class WriteBehindStore(Store):
     def flush(self) -> int:
         """Write everything queued in one transaction; returns the rows queued until now.
 
-        With a background writer the rows are built here (they are plain text and numbers) and
-        written by the writer thread while the engine goes on; a flush waits for the previous
-        one first, so at most one batch is in flight. `close()` and `drain()` wait for it.
+        With a background writer the batch is written while the engine goes on (see
+        `_ThreadWriter`, `_ForkWriter`); a flush waits for the previous one first, so at most
+        one batch is in flight. `sync()`, `drain()` and `close()` wait for it.
         """
         rows = self.pending_rows
         if not rows:
             return 0
-        batch = self._take_batch()
         self.rows_written += rows
         if self._writer is not None:
-            self._writer.submit(batch)
+            self._writer.submit(self._take_batch, self._clear_queues)
             return rows
+        batch = self._take_batch()
         conn = self._db.connection()
         with translate_errors("write-behind flush"), self._db.atomic():
             _write_batch(conn, batch)
         return rows
 
+    def sync(self) -> None:
+        """Flush and wait until everything queued is in the file, for a read of the file."""
+        if self._writer is None:
+            self.flush()
+            return
+        # One way to wait for a background writer: stop it, then start a new one of its kind.
+        kind = "fork" if isinstance(self._writer, _ForkWriter) else "thread"
+        self.drain()
+        self._writer = _ForkWriter(self.path) if kind == "fork" else _ThreadWriter(self.path)
+
     def drain(self) -> None:
-        """Flush and wait until everything queued is in the file (the writer thread stopped)."""
+        """Flush and wait until everything queued is in the file (the writer stopped)."""
         self.flush()
         if self._writer is not None:
             writer, self._writer = self._writer, None
@@ -771,6 +932,11 @@ class WriteBehindStore(Store):
             (_SQL_CURSORS, self._cursors.rows()),
             (_SQL_RUNTIME, self._runtime.rows()),
         ]  # fmt: skip
+        self._clear_queues()
+        return [(sql, f"[{','.join(rows)}]") for sql, rows in tables if rows]
+
+    def _clear_queues(self) -> None:
+        o = self._orders
         o.dirty.clear()
         o.events.clear()
         self._fills.pending.clear()
@@ -780,7 +946,6 @@ class WriteBehindStore(Store):
         self._metrics.pending.clear()
         self._cursors.dirty.clear()
         self._runtime.dirty.clear()
-        return [(sql, f"[{','.join(rows)}]") for sql, rows in tables if rows]
 
     def set_meta(self, key: str, value: Mapping[str, Any]) -> None:
         """Store a JSON document under a meta key (written at once, outside the queue)."""

@@ -20,6 +20,7 @@ from btcbot_engine.store.db import (
     IntegrityViolation,
     RecordNotFound,
     StaleState,
+    StoreError,
     open_database,
     open_readonly,
 )
@@ -205,9 +206,9 @@ def _table_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
         conn.close()
 
 
-@pytest.mark.parametrize("background", [False, True])
+@pytest.mark.parametrize("writer", ["inline", "thread", "fork"])
 def test_write_behind_writes_the_rows_the_live_repositories_write(
-    tmp_path: Path, background: bool
+    tmp_path: Path, writer: str
 ) -> None:
     """The bulk JSON insert stores the same values with the same SQLite types as the live
     repositories' writes: the output database is indistinguishable row by row."""
@@ -220,7 +221,10 @@ def test_write_behind_writes_the_rows_the_live_repositories_write(
         live.close()
     inner = open_database(tmp_path / "wb.db", clock_ms=clock)
     try:
-        store = WriteBehindStore(inner, background=background)
+        if writer == "inline":
+            store = WriteBehindStore(inner)
+        else:
+            store = WriteBehindStore(inner, background=True, writer=writer)
         _write_the_same_records(store)
         store.drain()
     finally:
@@ -229,3 +233,55 @@ def test_write_behind_writes_the_rows_the_live_repositories_write(
     got = _table_rows(tmp_path / "wb.db")
     assert all(expected[t] for t in expected if t != "runtime_state")
     assert got == expected
+
+
+@pytest.mark.parametrize("writer", ["thread", "fork"])
+def test_a_failed_background_write_is_raised_with_its_cause(tmp_path: Path, writer: str) -> None:
+    """A batch the database refuses (here a fill whose trade id another writer stored after
+    the store started) fails the flush loudly, naming SQLite's reason, and nothing of that
+    batch is in the file."""
+    inner = open_database(tmp_path / "wb.db")
+    try:
+        store = WriteBehindStore(inner, background=True, writer=writer)
+        _write_the_same_records(store)
+        with inner.atomic():  # behind the write-behind store's back
+            inner.fills.insert_if_new(_fill_with_trade_id(2**53 + 1))
+        with pytest.raises(StoreError, match=r"UNIQUE constraint failed: fills\.trade_id"):
+            store.drain()
+        counts = inner.db.connection().execute("SELECT COUNT(*) FROM orders").fetchone()
+        assert counts == (0,)
+    finally:
+        inner.close()
+
+
+def _fill_with_trade_id(trade_id: int) -> Any:
+    from btcbot_engine.domain.fills import Fill
+    from btcbot_engine.domain.orders import Side
+
+    return Fill(
+        trade_id=trade_id, order_id=1, client_id=None, symbol="BTCTRY", base="BTC",
+        quote="TRY", side=Side.SELL, price=Decimal(1), quantity=Decimal(1), fee=Decimal(0),
+        tax=Decimal(0), fee_asset="TRY", timestamp_ms=1,
+    )  # fmt: skip
+
+
+def test_the_batch_writer_commits_whole_batches_only(tmp_path: Path) -> None:
+    """The writer process's loop: a batch cut off mid-stream (the engine killed) writes
+    nothing of it; complete batches before it stay."""
+    import io
+
+    from btcbot_engine.store import batch_writer
+    from btcbot_engine.store.write_behind import _SQL_CURSORS, _encode_batch
+
+    open_database(tmp_path / "b.db").close()
+    whole = _encode_batch([(_SQL_CURSORS, '[["a","1",5]]')])
+    cut = _encode_batch([(_SQL_CURSORS, '[["b","2",6]]')])[:-3]
+    code = batch_writer.run(str(tmp_path / "b.db"), io.BytesIO(whole + cut))
+    assert code == batch_writer.EXIT_CUT_OFF
+    code = batch_writer.run(str(tmp_path / "b.db"), io.BytesIO(b"B x\n"))
+    assert code == batch_writer.EXIT_FAILED
+    store = open_readonly(tmp_path / "b.db")
+    try:
+        assert store.cursors.all() == {"a": "1"}
+    finally:
+        store.close()
