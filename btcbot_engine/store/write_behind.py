@@ -218,7 +218,7 @@ class _ThreadWriter:
             error, self._error = self._error, None
             raise StoreError(f"write-behind writer: {type(error).__name__}: {error}") from error
 
-    def submit(self, take: Callable[[], Batch], forget: Callable[[], None]) -> None:
+    def submit(self, take: Callable[[], Batch], forget: Callable[[], list[Any]]) -> None:
         """Build the batch here (`take` empties the queues) and hand it to the thread."""
         self._done.wait()
         self._raise()
@@ -272,8 +272,9 @@ class _ForkWriter:
         assert self._proc.stdin is not None
         self._pipe = self._proc.stdin
         self._child: tuple[int, int] | None = None  # (pid, read end of its error pipe)
+        self._held: list[Any] = []  # the records the running child is writing
 
-    def submit(self, take: Callable[[], Batch], forget: Callable[[], None]) -> None:
+    def submit(self, take: Callable[[], Batch], forget: Callable[[], list[Any]]) -> None:
         """Fork a child that builds the batch (`take`) and streams it; empty the queues here."""
         self._wait_child()
         if not fork_writer_usable():  # a thread appeared: build it here instead
@@ -299,7 +300,9 @@ class _ForkWriter:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         os.close(write_end)
         self._child = (pid, read_end)
-        forget()
+        # The queued records are freed only once the child is gone: freeing them now would
+        # write to pages the child still shares, and each such page is copied (copy-on-write).
+        self._held = forget()
 
     def _send(self, batch: Batch) -> None:
         try:
@@ -313,6 +316,7 @@ class _ForkWriter:
             return
         (pid, read_end), self._child = self._child, None
         _, status = os.waitpid(pid, 0)
+        self._held = []
         with os.fdopen(read_end, "rb") as errors:
             message = errors.read().decode(errors="replace")
         if status != 0:
@@ -935,17 +939,19 @@ class WriteBehindStore(Store):
         self._clear_queues()
         return [(sql, f"[{','.join(rows)}]") for sql, rows in tables if rows]
 
-    def _clear_queues(self) -> None:
+    def _clear_queues(self) -> list[Any]:
+        """Empty the queues; return what they held (fresh containers replace them)."""
         o = self._orders
-        o.dirty.clear()
-        o.events.clear()
-        self._fills.pending.clear()
-        self._ledger.pending.clear()
-        self._cycles.pending.clear()
-        self._decisions.pending.clear()
-        self._metrics.pending.clear()
-        self._cursors.dirty.clear()
-        self._runtime.dirty.clear()
+        held = [
+            o.dirty, o.events, self._fills.pending, self._ledger.pending, self._cycles.pending,
+            self._decisions.pending, self._metrics.pending, self._cursors.dirty,
+            self._runtime.dirty,
+        ]  # fmt: skip
+        o.dirty, o.events = {}, []
+        self._fills.pending, self._ledger.pending = [], []
+        self._cycles.pending, self._decisions.pending, self._metrics.pending = {}, [], []
+        self._cursors.dirty, self._runtime.dirty = {}, {}
+        return held
 
     def set_meta(self, key: str, value: Mapping[str, Any]) -> None:
         """Store a JSON document under a meta key (written at once, outside the queue)."""
