@@ -655,6 +655,7 @@ class _Runner:
         symbol = self._symbols[0]
         market, ledger = self.market, self.ledger
         ts, closes, step, scale = market.quiet_source(symbol)
+        unit = Decimal(1).scaleb(scale)
         res, cbps, max_age = market.resolution_ms, market.spread_cbps, self._max_age
         preview, note_equity = self.strategy.preview, ledger.note_equity
         first, step_ms = self.first_ms, self.step_ms
@@ -684,7 +685,7 @@ class _Runner:
             half = (half + step - 1) // step * step if half > step else step
             if close <= half:
                 break
-            mid = Decimal(close).scaleb(scale)
+            mid = Decimal(close) * unit  # == Decimal(close).scaleb(scale), same exponent too
             if preview(symbol, mid, now):
                 break  # a cross: this step runs the full cycle
             hist.append(mid)
