@@ -540,7 +540,7 @@ class TradingCycle:
             equity_try=pnl.equity_try if pnl else None,
         )
         self.unreported_fills = 0
-        return cycle_points(figures) + self.oms.latency.take()
+        return cycle_points(figures, self.store.metrics.wants) + self.oms.latency.take()
 
     def _persist(self, res: CycleResult) -> None:
         metrics = self._metric_points(res)

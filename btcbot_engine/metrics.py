@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -180,44 +180,59 @@ def _dec(value: Decimal | int) -> Decimal:
     return Decimal(value)
 
 
-def cycle_points(f: CycleFigures) -> list[MetricPoint]:
-    """The contract's per-cycle points, all stamped with the cycle's finish time."""
+def _optional(value: Decimal | int | None) -> Decimal | None:
+    if value is None:
+        return None
+    if type(value) is int:
+        return _dec(value)
+    return _decimal(value)
+
+
+def _keep_all(name: str, value: Decimal, labels: Mapping[str, str]) -> bool:
+    return True
+
+
+def cycle_points(
+    f: CycleFigures, wants: Callable[[str, Decimal, Mapping[str, str]], bool] = _keep_all
+) -> list[MetricPoint]:
+    """The contract's per-cycle points, all stamped with the cycle's finish time.
+
+    `wants` is the store's `MetricRepository.wants`: a point it would not store is not built
+    (a backtest's store keeps only changes, about 8 of the 18 points of a cycle)."""
     ts = f.ts_ms
     counters = f.counters
-    points: list[MetricPoint] = [
-        MetricPoint(ts, CYCLE_DURATION_MS, _dec(f.duration_ms), {}),
-        MetricPoint(ts, ORDERS_SUBMITTED, _dec(f.submitted), {}),
-        MetricPoint(ts, STALE_MARKET_DATA, _dec(f.stale_quotes), {}),
-    ]
+    points: list[MetricPoint] = []
     append = points.append
-    if f.equity_try is not None:
-        append(MetricPoint(ts, EQUITY_TRY, _decimal(f.equity_try), {}))
-    append(MetricPoint(ts, ORDERS_REJECTED, _dec(f.rejected), {}))
-    append(MetricPoint(ts, FILLS, _dec(f.fills), {}))
-    append(MetricPoint(ts, REST_429_RATE, _dec(counters.rest_429), {}))
-    append(MetricPoint(ts, REST_RETRY_RATE, _dec(counters.rest_retries), {}))
-    append(MetricPoint(ts, WS_RECONNECT_RATE, _dec(counters.ws_reconnects), {}))
-    append(
-        MetricPoint(ts, STALE_MARKET_DATA_RATE, stale_rate(f.universe_stale, f.universe_size), {})
-    )
-    append(MetricPoint(ts, RECONCILE_LAG_MS, _dec(max(0, f.reconcile_lag_ms)), {}))
-    append(MetricPoint(ts, CIRCUIT_BREAKER_STATE, _SMALL[1 if f.breaker_open else 0], {}))
-    if f.clock_skew_ms is not None:
-        append(MetricPoint(ts, CLOCK_SKEW_MS, _dec(f.clock_skew_ms), {}))
+    none: dict[str, str] = {}  # the empty labels `wants` sees; each point gets its own dict
     for name, value in (
-        (REALIZED_PNL_TRY, f.realized_pnl_try),
-        (UNREALIZED_PNL_TRY, f.unrealized_pnl_try),
-        (FEES_TRY, f.fees_try),
-        (DRAWDOWN_PCT, f.drawdown_pct),
+        (CYCLE_DURATION_MS, _dec(f.duration_ms)),
+        (ORDERS_SUBMITTED, _dec(f.submitted)),
+        (STALE_MARKET_DATA, _dec(f.stale_quotes)),
+        (EQUITY_TRY, _optional(f.equity_try)),
+        (ORDERS_REJECTED, _dec(f.rejected)),
+        (FILLS, _dec(f.fills)),
+        (REST_429_RATE, _dec(counters.rest_429)),
+        (REST_RETRY_RATE, _dec(counters.rest_retries)),
+        (WS_RECONNECT_RATE, _dec(counters.ws_reconnects)),
+        (STALE_MARKET_DATA_RATE, stale_rate(f.universe_stale, f.universe_size)),
+        (RECONCILE_LAG_MS, _dec(max(0, f.reconcile_lag_ms))),
+        (CIRCUIT_BREAKER_STATE, _SMALL[1 if f.breaker_open else 0]),
+        (CLOCK_SKEW_MS, _optional(f.clock_skew_ms)),
+        (REALIZED_PNL_TRY, _optional(f.realized_pnl_try)),
+        (
+            UNREALIZED_PNL_TRY,
+            None if f.unrealized_pnl_try is None else _decimal(f.unrealized_pnl_try),
+        ),
+        (FEES_TRY, _optional(f.fees_try)),
+        (DRAWDOWN_PCT, _optional(f.drawdown_pct)),
+        (OPEN_ORDERS, _dec(f.open_orders)),
     ):
-        if value is not None:
-            append(MetricPoint(ts, name, _decimal(value), {}))
-    append(MetricPoint(ts, OPEN_ORDERS, _dec(f.open_orders), {}))
-    append(
-        MetricPoint(
-            ts, RISK_MODE, _dec(RISK_MODE_VALUES.get(f.risk_mode, 2)), {"mode": f.risk_mode}
-        )
-    )
+        if value is not None and wants(name, value, none):
+            append(MetricPoint(ts, name, value, {}))
+    mode = _dec(RISK_MODE_VALUES.get(f.risk_mode, 2))
+    labels = {"mode": f.risk_mode}
+    if wants(RISK_MODE, mode, labels):
+        append(MetricPoint(ts, RISK_MODE, mode, labels))
     return points
 
 

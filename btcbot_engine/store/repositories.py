@@ -376,6 +376,11 @@ class MetricRepository:
     def __init__(self, store: Store) -> None:
         self._store = store
 
+    def wants(self, name: str, value: Decimal, labels: Mapping[str, str]) -> bool:
+        """Whether `record_many` would store this sample: always, here (a sample builder may
+        skip building what a store would drop)."""
+        return True
+
     @translated
     def record(self, point: MetricPoint) -> None:
         """Store one sample."""

@@ -597,33 +597,32 @@ class _Metrics(MetricRepository):
         self._last: dict[str | tuple[str, tuple[tuple[str, str], ...]], Decimal] = {}
         self.dropped = 0
 
+    def wants(self, name: str, value: Decimal, labels: Mapping[str, str]) -> bool:  # type: ignore[override]
+        """Whether `record_many` would store this sample now (a pure check)."""
+        if not self._changes_only:
+            return True
+        kind = _METRIC_KIND.get(name)
+        if kind is _EVENT:
+            return True
+        if kind is _COUNT:
+            return bool(value)
+        key = (name, tuple(labels.items())) if labels else name
+        return self._last.get(key) != value
+
     def record_many(self, points: Iterable[MetricPoint]) -> int:  # type: ignore[override]
         if not self._changes_only:
             before = len(self.pending)
             self.pending.extend(points)
             return len(self.pending) - before
         kept = dropped = 0
-        last, pending = self._last, self.pending
+        last, pending, wants = self._last, self.pending, self.wants
         for p in points:
-            name = p.name
-            kind = _METRIC_KIND.get(name)
-            if kind is _EVENT:
-                pending.append(p)
-                kept += 1
-                continue
-            if kind is _COUNT:
-                if p.value:
-                    pending.append(p)
-                    kept += 1
-                else:
-                    dropped += 1
-                continue
-            labels = p.labels
-            key = (name, tuple(labels.items())) if labels else name
-            if last.get(key) == p.value:
+            if not wants(p.name, p.value, p.labels):
                 dropped += 1
                 continue
-            last[key] = p.value
+            if _METRIC_KIND.get(p.name) is None:  # a gauge: remember its newest stored value
+                labels = p.labels
+                last[(p.name, tuple(labels.items())) if labels else p.name] = p.value
             pending.append(p)
             kept += 1
         self.dropped += dropped

@@ -285,3 +285,27 @@ def test_the_batch_writer_commits_whole_batches_only(tmp_path: Path) -> None:
         assert store.cursors.all() == {"a": "1"}
     finally:
         store.close()
+
+
+def test_metric_wants_is_exactly_what_record_many_keeps(tmp_path: Path) -> None:
+    """The cycle skips building points the store's `wants` refuses, so `wants` must agree with
+    `record_many` on every sample: counts, gauges (labelled or not) and latency events."""
+    import random
+
+    from btcbot_engine.domain.records import MetricPoint
+
+    inner = open_database(tmp_path / "m.db")
+    try:
+        store = WriteBehindStore(inner, metric_changes_only=True)
+        rng = random.Random(11)
+        names = ["orders_submitted", "fills", "equity_try", "risk_mode", "order_submit_latency_ms"]
+        for ts in range(3000):
+            name = rng.choice(names)
+            value = Decimal(rng.choice([0, 0, 1, 2, 3]))
+            labels = {"mode": rng.choice(["NORMAL", "REDUCE"])} if name == "risk_mode" else {}
+            wanted = store.metrics.wants(name, value, labels)
+            kept = store.metrics.record_many([MetricPoint(ts, name, value, labels)])
+            assert kept == int(wanted), (ts, name, value, labels)
+        assert 0 < store.metrics.dropped < 3000
+    finally:
+        inner.close()
