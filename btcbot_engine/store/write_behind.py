@@ -283,7 +283,14 @@ class _ForkWriter:
         self._pipe.flush()
         read_end, write_end = os.pipe()
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:  # no memory or process slot for a child: build the batch here
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            os.close(read_end)
+            os.close(write_end)
+            self._send(take())
+            return
         if pid == 0:  # the child: never returns
             code = 1
             try:
