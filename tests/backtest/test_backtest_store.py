@@ -309,3 +309,33 @@ def test_metric_wants_is_exactly_what_record_many_keeps(tmp_path: Path) -> None:
         assert 0 < store.metrics.dropped < 3000
     finally:
         inner.close()
+
+
+def test_a_failed_fork_writes_the_batch_from_the_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No child can be made (out of memory, process limit): the batch is built in the engine
+    and still written whole; SIGINT is not left blocked."""
+    import os
+    import signal
+
+    def no_fork() -> int:
+        raise OSError(12, "Cannot allocate memory")
+
+    inner = open_database(tmp_path / "wb.db")
+    try:
+        store = WriteBehindStore(inner, background=True, writer="fork")
+        monkeypatch.setattr(os, "fork", no_fork)
+        _write_the_same_records(store)
+        store.drain()
+        assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    finally:
+        inner.close()
+    live = open_database(tmp_path / "live.db", clock_ms=lambda: 1_700_000_000_123)
+    try:
+        with live.atomic():
+            _write_the_same_records(live)
+    finally:
+        live.close()
+    got, expected = _table_rows(tmp_path / "wb.db"), _table_rows(tmp_path / "live.db")
+    assert got["orders"] == expected["orders"] and got["metrics"] == expected["metrics"]
