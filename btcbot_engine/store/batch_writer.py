@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+from collections.abc import Iterable
 from typing import BinaryIO
 
 EXIT_DONE = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_CUT_OFF = 3
-BUSY_TIMEOUT_S = 10
+# The engine passes store.db's BUSY_TIMEOUT_MS (this module imports nothing of the engine:
+# it must start in milliseconds).
+DEFAULT_BUSY_TIMEOUT_MS = 5000
 
 
 class CutOff(Exception):
@@ -57,28 +60,44 @@ def read_batch(stream: BinaryIO, header: bytes) -> list[tuple[str, str]]:
     return out
 
 
-def run(path: str, stream: BinaryIO) -> int:
-    """Write every batch read from `stream` into the database at `path`; the exit code."""
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+def connect(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
+    """A connection for batch writes: explicit transactions, foreign keys enforced, WAL-safe
+    `synchronous = NORMAL` (a backtest's output is rebuilt by running it again)."""
+    conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def execute_all(conn: sqlite3.Connection, statements: Iterable[tuple[str, str]]) -> None:
+    """Each statement with its one parameter (a table's rows as a JSON array), in order."""
+    for sql, parameter in statements:
+        conn.execute(sql, (parameter,))
+
+
+def write_batch(conn: sqlite3.Connection, statements: Iterable[tuple[str, str]]) -> None:
+    """All of `statements` in one IMMEDIATE transaction: every row lands, or none does."""
+    conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        execute_all(conn, statements)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def run(path: str, stream: BinaryIO, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> int:
+    """Write every batch read from `stream` into the database at `path`; the exit code."""
+    conn = connect(path, busy_timeout_ms)
+    try:
         while True:
             header = stream.readline()
             if header == b"E\n":
                 return EXIT_DONE
             if not header:
                 raise CutOff("input ended without the end mark")
-            statements = read_batch(stream, header)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for sql, parameter in statements:
-                    conn.execute(sql, (parameter,))
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+            write_batch(conn, read_batch(stream, header))
     except CutOff as exc:
         print(f"batch writer: the engine stopped mid-stream ({exc}); nothing partial written",
               file=sys.stderr)  # fmt: skip
@@ -91,12 +110,14 @@ def run(path: str, stream: BinaryIO) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m btcbot_engine.store.batch_writer DB`."""
+    """`python -m btcbot_engine.store.batch_writer DB [BUSY_TIMEOUT_MS]`."""
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m btcbot_engine.store.batch_writer DB", file=sys.stderr)
+    if len(args) not in (1, 2) or (len(args) == 2 and not args[1].isdigit()):
+        print("usage: python -m btcbot_engine.store.batch_writer DB [BUSY_TIMEOUT_MS]",
+              file=sys.stderr)  # fmt: skip
         return EXIT_USAGE
-    return run(args[0], sys.stdin.buffer)
+    timeout = int(args[1]) if len(args) == 2 else DEFAULT_BUSY_TIMEOUT_MS
+    return run(args[0], sys.stdin.buffer, timeout)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ import json
 import os
 import queue
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,7 @@ from btcbot_engine.domain.records import (
     OrderRecord,
 )
 from btcbot_engine.metrics import COUNT_METRICS, LATENCY_METRICS
+from btcbot_engine.store import batch_writer
 from btcbot_engine.store.db import (
     BUSY_TIMEOUT_MS,
     IntegrityViolation,
@@ -164,11 +164,6 @@ def _i(value: int | None) -> str:
     return "null" if value is None else f"{value:d}"
 
 
-def _write_batch(conn: Any, batch: Batch) -> None:
-    for sql, rows in batch:
-        conn.execute(sql, (rows,))
-
-
 class _ThreadWriter:
     """One thread with its own connection that writes batches, one transaction each.
 
@@ -189,23 +184,14 @@ class _ThreadWriter:
         self._thread.start()
 
     def _run(self) -> None:
-        conn = sqlite3.connect(self._path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn = batch_writer.connect(str(self._path), BUSY_TIMEOUT_MS)
         try:
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA synchronous = NORMAL")
             while True:
                 batch = self._jobs.get()
                 if batch is None:
                     return
                 try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    try:
-                        _write_batch(conn, batch)
-                    except BaseException:
-                        conn.execute("ROLLBACK")
-                        raise
-                    conn.execute("COMMIT")
+                    batch_writer.write_batch(conn, batch)
                 except BaseException as exc:  # reported to the engine thread, not lost
                     self._error = exc
                 finally:
@@ -261,8 +247,9 @@ class _ForkWriter:
         )
         # A file, not a pipe: nobody reads the writer's stderr until it has stopped.
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
+        module = "btcbot_engine.store.batch_writer"
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "btcbot_engine.store.batch_writer", str(path)],
+            [sys.executable, "-m", module, str(path), str(BUSY_TIMEOUT_MS)],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=self._stderr,
@@ -878,7 +865,7 @@ class WriteBehindStore(Store):
         batch = self._take_batch()
         conn = self._db.connection()
         with translate_errors("write-behind flush"), self._db.atomic():
-            _write_batch(conn, batch)
+            batch_writer.execute_all(conn, batch)
         return rows
 
     def sync(self) -> None:
