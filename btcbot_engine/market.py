@@ -81,25 +81,12 @@ def assess_quote(
     server_offset_ms: int = 0,
 ) -> Quote:
     """Judge one quote. Pure."""
-    return _assess(symbol, ticker, now_ms, max_age_ms, server_offset_ms)
-
-
-def _assess(
-    symbol: str, ticker: Ticker | None, now_ms: int, max_age_ms: int, server_offset_ms: int
-) -> Quote:
-    # `assess_quote` with positional arguments and `quote_age_ms` / `Ticker.crossed` inlined:
-    # it runs for every watched symbol every cycle.
     if ticker is None:
         return Quote(symbol, None, None, _MISSING)
-    received_age = now_ms - ticker.received_at_ms
-    exchange_age = now_ms - (ticker.exchange_ts_ms - server_offset_ms)
-    age = received_age if received_age > exchange_age else exchange_age
-    if age < 0:
-        age = 0
+    age = quote_age_ms(ticker, now_ms, server_offset_ms)
     if age > max_age_ms:
         return Quote(symbol, ticker, age, _STALE)
-    bid, ask = ticker.bid, ticker.ask
-    if bid <= _ZERO or ask <= _ZERO or bid >= ask:
+    if ticker.bid <= _ZERO or ticker.ask <= _ZERO or ticker.crossed:
         return Quote(symbol, ticker, age, _CROSSED)
     return Quote(symbol, ticker, age, _FRESH)
 
@@ -149,7 +136,11 @@ class MarketData:
         prefetched: Mapping[str, Ticker] | None = None,
     ) -> dict[str, Quote]:
         """Judge a quote for every symbol (MISSING when nothing usable could be had)."""
-        max_age = self._max_age_ms
+        judging = {
+            "now_ms": now_ms,
+            "max_age_ms": self._max_age_ms,
+            "server_offset_ms": server_offset_ms,
+        }
         feed = self._feed
         tickers: Mapping[str, Ticker]
         if feed is None:
@@ -168,7 +159,7 @@ class MarketData:
         quotes: dict[str, Quote] = {}
         need_rest: list[str] = []
         for s in symbols:
-            q = _assess(s, tickers.get(s), now_ms, max_age, server_offset_ms)
+            q = assess_quote(s, tickers.get(s), **judging)
             quotes[s] = q
             if q.status is not _FRESH:
                 need_rest.append(s)
@@ -177,7 +168,7 @@ class MarketData:
             for s in need_rest:
                 t = fetched.get(s)
                 if t is not None:
-                    quotes[s] = _assess(s, t, now_ms, max_age, server_offset_ms)
+                    quotes[s] = assess_quote(s, t, **judging)
         if feed is not None and prefetched:
             # A feed ticker has no exchange timestamp, so a frozen exchange that keeps pushing
             # the same prices looks fresh. The REST ticker read this cycle has one: when it says
@@ -186,7 +177,7 @@ class MarketData:
                 rest = prefetched.get(s)
                 if not q.tradable or rest is None or rest is q.ticker:
                     continue
-                judged = _assess(s, rest, now_ms, max_age, server_offset_ms)
+                judged = assess_quote(s, rest, **judging)
                 if judged.status is QuoteStatus.STALE:
                     quotes[s] = Quote(s, q.ticker, judged.age_ms, QuoteStatus.STALE)
         return quotes

@@ -15,7 +15,7 @@ Two modes:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from btcbot_engine.domain.market import Ticker, normalize_symbol
@@ -23,9 +23,10 @@ from btcbot_engine.domain.rules import SymbolRules
 
 BPS = Decimal("10000")
 _REPORT_BPS = Decimal("0.01")
-# Decimal operands: Decimal-with-Decimal arithmetic and comparisons skip an int conversion.
+# A Decimal operand: Decimal-with-Decimal comparisons skip an int conversion.
 _ZERO = Decimal(0)
-_TWO = Decimal(2)
+
+_Prepared = tuple[tuple[str, ...], frozenset[str], frozenset[str], frozenset[str]]
 
 # Reason codes, one per outcome. Kept as constants so tests and the UI spell them the same way.
 EXPLICIT = "universe:explicit"
@@ -45,12 +46,10 @@ OVER_MAX_SIZE = "universe:over_max_size"
 
 def spread_bps(ticker: Ticker) -> Decimal | None:
     """Spread relative to the mid, in basis points; None when the book has no usable mid."""
-    # Ticker.mid and Ticker.spread spelled out (same operations): this runs per pair per cycle.
-    bid, ask = ticker.bid, ticker.ask
-    mid = (ask + bid) / _TWO
-    if bid <= _ZERO or ask <= _ZERO or mid <= _ZERO:
+    mid = ticker.mid
+    if ticker.bid <= _ZERO or ticker.ask <= _ZERO or mid <= _ZERO:
         return None
-    return (ask - bid) / mid * BPS
+    return ticker.spread / mid * BPS
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +63,22 @@ class UniverseConfig:
     allow: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()
     max_size: int = 5
+    # (explicit symbols, deny, allow, quotes), normalized once here: the engine passes the same
+    # config every cycle.
+    normalized: _Prepared = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.max_size < 0:
             raise ValueError(f"max_size must be >= 0, got {self.max_size}")
         if self.min_quote_volume < 0 or self.max_spread_bps < 0:
             raise ValueError("min_quote_volume and max_spread_bps must be >= 0")
+        normalized = (
+            _unique(normalize_symbol(s) for s in self.symbols),
+            frozenset(normalize_symbol(s) for s in self.deny),
+            frozenset(normalize_symbol(s) for s in self.allow),
+            frozenset(q.strip().upper() for q in self.quotes),
+        )
+        object.__setattr__(self, "normalized", normalized)  # frozen: set once, here
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +102,7 @@ def select_universe(
     Order is stable: included entries first, then excluded ones; within each group by 24h quote
     volume descending (unknown volume last), then by symbol.
     """
-    explicit, deny, allow, quotes = _prepared(config)
+    explicit, deny, allow, quotes = config.normalized
     entries: list[UniverseEntry] = []
     if explicit:
         for symbol in explicit:
@@ -119,28 +128,6 @@ def included_symbols(entries: Iterable[UniverseEntry]) -> tuple[str, ...]:
     return tuple([e.symbol for e in entries if e.included])
 
 
-_Prepared = tuple[tuple[str, ...], frozenset[str], frozenset[str], frozenset[str]]
-# The last config's normalized lists. The engine passes the same (frozen, so unchanging) config
-# object every cycle; the tuple holds it, so an `is` match cannot be a recycled id.
-_last_prepared: tuple[UniverseConfig, _Prepared] | None = None
-
-
-def _prepared(config: UniverseConfig) -> _Prepared:
-    """(explicit symbols, deny, allow, quotes) of `config`, normalized."""
-    global _last_prepared
-    last = _last_prepared
-    if last is not None and last[0] is config:
-        return last[1]
-    prepared = (
-        _unique(normalize_symbol(s) for s in config.symbols),
-        frozenset(normalize_symbol(s) for s in config.deny),
-        frozenset(normalize_symbol(s) for s in config.allow),
-        frozenset(q.strip().upper() for q in config.quotes),
-    )
-    _last_prepared = (config, prepared)
-    return prepared
-
-
 def _unique(symbols: Iterable[str]) -> tuple[str, ...]:
     # dict keeps first-seen order: a symbol listed twice is considered once.
     return tuple(dict.fromkeys(symbols))
@@ -152,9 +139,7 @@ def _order_key(entry: UniverseEntry) -> tuple[bool, Decimal, str]:
 
 
 def _universe_key(entry: UniverseEntry) -> tuple[bool, bool, Decimal, str]:
-    # == (not entry.included, *_order_key(entry)), in one call per entry.
-    volume = entry.quote_volume
-    return (not entry.included, volume is None, -(volume or Decimal(0)), entry.symbol)
+    return (not entry.included, *_order_key(entry))
 
 
 def _excluded(entry: UniverseEntry, reason: str) -> UniverseEntry:
@@ -167,7 +152,7 @@ def _measure(ticker: Ticker | None) -> tuple[Decimal | None, Decimal | None, Dec
         return None, None, None
     bps = spread_bps(ticker)
     return (
-        ticker.volume * ticker.average,  # == ticker.quote_volume
+        ticker.quote_volume,
         None if bps is None else bps.quantize(_REPORT_BPS),
         bps,
     )

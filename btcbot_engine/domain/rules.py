@@ -53,7 +53,7 @@ class SymbolRules:
 
     @property
     def quantity_step(self) -> Decimal:
-        return _unit(self.quantity_scale)
+        return scale_unit(self.quantity_scale)
 
     def accepts(self, method: str) -> bool:
         """Whether the pair lists `method` (any case, e.g. "LIMIT") among its order methods."""
@@ -70,14 +70,14 @@ class SymbolRules:
 
 
 @lru_cache(maxsize=256)
-def _unit(scale: int) -> Decimal:
+def scale_unit(scale: int) -> Decimal:
     """1 at the given scale: 0.01 for 2."""
     return Decimal(1).scaleb(-scale)
 
 
 @lru_cache(maxsize=256)
 def _price_step(price_scale: int, tick_size: Decimal, has_fraction: bool) -> Decimal:
-    steps = [_unit(price_scale)]
+    steps = [scale_unit(price_scale)]
     if tick_size > 0:
         steps.append(tick_size)
     if not has_fraction:
@@ -117,7 +117,7 @@ def quantize_price(rules: SymbolRules, side: Side, price: Decimal) -> Decimal:
     step = rules.price_step
     rounding = ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
     units = (price / step).to_integral_value(rounding=rounding)
-    return (units * step).quantize(_unit(rules.price_scale))
+    return (units * step).quantize(scale_unit(rules.price_scale))
 
 
 def quantize_quantity(rules: SymbolRules, quantity: Decimal) -> Decimal:
@@ -168,7 +168,7 @@ def quantize_market_buy(rules: SymbolRules, quote_amount: Decimal) -> Decimal:
         raise RuleViolation("status", f"{rules.symbol} is {rules.status}, not TRADING")
     if not rules.accepts("MARKET"):
         raise RuleViolation("order_method", f"{rules.symbol} does not accept market orders")
-    amount = quote_amount.quantize(_unit(rules.price_scale), rounding=ROUND_FLOOR)
+    amount = quote_amount.quantize(scale_unit(rules.price_scale), rounding=ROUND_FLOOR)
     if amount < rules.min_notional or amount <= ZERO:
         raise RuleViolation(
             "min_notional",

@@ -118,23 +118,6 @@ class ReplayMarket:
             for s, v in self.series.items()
         }
         self._cache: dict[str, Ticker] = {}
-        # Per pair, what `_ticker` reads: the bar columns, the cumulative volume, the price step
-        # in units, and the Decimal units of one price and one quantity step.
-        # Decimal(units) * unit is the same value, digits and exponent as
-        # Decimal(units).scaleb(-scale) (an exact product), and cheaper.
-        self._bars = {
-            s: (
-                v.candles.ts,
-                v.candles.close,
-                v.candles.high,
-                v.candles.low,
-                v.cum_volume,
-                self._steps[s],
-                Decimal(1).scaleb(-v.rules.price_scale),
-                Decimal(1).scaleb(-v.rules.quantity_scale),
-            )
-            for s, v in self.series.items()
-        }
 
     # ---- MarketData protocol ----------------------------------------------------------------
 
@@ -275,47 +258,47 @@ class ReplayMarket:
         # Ticker(symbol, bid, ask, last, high, low, volume, average, exchange_ts_ms,
         # received_at_ms) is built positionally below: cheaper than keywords, once per pair
         # per full cycle.
+        item = self.series[symbol]
+        c = item.candles
+        price = item.price
         res = self.resolution_ms
-        ts, closes, highs, lows, cum_volume, step, price_unit, qty_unit = self._bars[symbol]
-        i = _bar_at(ts, now - res, res)
-        tops = self.series[symbol].tickers
+        i = _bar_at(c.ts, now - res, res)
+        tops = item.tickers
         if tops is not None:
             # Snapshots are usually on the bar grid, which is what `_bar_at` guesses from.
             k = _bar_at(tops.ts, now, res)
             if k < 0:
                 return None
-            last = Decimal(tops.last[k]) * price_unit
-            high = Decimal(highs[i]) * price_unit if i >= 0 else last
-            low = Decimal(lows[i]) * price_unit if i >= 0 else last
+            last = price(tops.last[k])
+            high = price(c.high[i]) if i >= 0 else last
+            low = price(c.low[i]) if i >= 0 else last
             return Ticker(
                 symbol,
-                Decimal(tops.bid[k]) * price_unit,
-                Decimal(tops.ask[k]) * price_unit,
+                price(tops.bid[k]),
+                price(tops.ask[k]),
                 last,
                 high,
                 low,
-                Decimal(tops.volume[k]) * qty_unit,
+                item.qty(tops.volume[k]),
                 last,
                 tops.ts[k],
                 now,
             )
         if i < 0:
             return None
-        close = closes[i]
-        # == half_spread(symbol, close)
-        raw = close * self._spread_cbps // (_BPS_DENOMINATOR * 100)
-        half = max((raw + step - 1) // step * step, step)
-        close_ts = ts[i] + res
-        first = _first_bar_from(ts, close_ts - DAY_MS, res)
-        last = Decimal(close) * price_unit
+        close = c.close[i]
+        half = self.half_spread(symbol, close)
+        close_ts = c.ts[i] + res
+        first = _first_bar_from(c.ts, close_ts - DAY_MS, res)
+        last = price(close)
         return Ticker(
             symbol,
-            Decimal(close - half) * price_unit,
-            Decimal(close + half) * price_unit,
+            price(close - half),
+            price(close + half),
             last,
-            Decimal(highs[i]) * price_unit,
-            Decimal(lows[i]) * price_unit,
-            Decimal(cum_volume[i + 1] - cum_volume[first]) * qty_unit,  # == volume_between
+            price(c.high[i]),
+            price(c.low[i]),
+            item.qty(item.volume_between(first, i)),
             last,
             close_ts,
             now,

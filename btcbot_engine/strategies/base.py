@@ -131,7 +131,7 @@ def usable_ticker(ctx: StrategyContext, symbol: str, max_spread_bps: Decimal) ->
     with a spread no wider than `max_spread_bps`. A wide spread often means thin or broken data,
     so every strategy stands aside rather than guess a price."""
     ticker = ctx.tickers.get(symbol)
-    if ticker is None or ticker.bid >= ticker.ask:  # absent or crossed
+    if ticker is None or ticker.crossed:
         return None
     bps = spread_bps(ticker)
     if bps is None or bps > max_spread_bps:
