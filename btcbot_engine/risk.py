@@ -204,10 +204,13 @@ class RiskAssessment:
 _NORMAL = RiskAssessment(RiskMode.NORMAL)
 
 
+def _reached(value: Decimal | int, limit: Decimal | int) -> bool:
+    # A positive amount reaching the limit: limit 0 means "none allowed", not "always tripped".
+    return value > 0 and value >= limit
+
+
 def assess_risk_mode(inputs: RiskInputs, limits: RiskLimits) -> RiskAssessment:
     """Decide the risk mode for this cycle; see the module docstring for the rules."""
-    # A loss-type rule fires when a positive amount reaches its limit (`x > 0 and x >= limit`):
-    # limit 0 means "none allowed", not "always tripped".
     fired: list[tuple[RiskMode, str, str]] = []
     observe, reduce = _OBSERVE_ONLY, _REDUCE_RISK_ONLY
 
@@ -221,17 +224,15 @@ def assess_risk_mode(inputs: RiskInputs, limits: RiskLimits) -> RiskAssessment:
         fired.append(
             (observe, STALE_DATA, f"oldest data {age_ms} ms > {limits.max_data_age_ms} ms")
         )
-    drawdown = inputs.drawdown_pct
-    if drawdown > ZERO:  # both drawdown rules need a positive drawdown
-        max_drawdown = limits.max_drawdown_pct
-        severe = max_drawdown * limits.drawdown_observe_multiplier
-        # With a zero limit "severe" would be any drawdown; keep that case at REDUCE_RISK_ONLY.
-        if max_drawdown > 0 and drawdown >= severe:
-            fired.append((observe, MAX_DRAWDOWN_SEVERE, f"drawdown {drawdown}% >= {severe}%"))
-        elif drawdown >= max_drawdown:
-            fired.append((reduce, MAX_DRAWDOWN, f"drawdown {drawdown}% >= {max_drawdown}%"))
+    drawdown, max_drawdown = inputs.drawdown_pct, limits.max_drawdown_pct
+    severe = max_drawdown * limits.drawdown_observe_multiplier
+    # With a zero limit "severe" would be any drawdown; keep that case at REDUCE_RISK_ONLY.
+    if max_drawdown > 0 and _reached(drawdown, severe):
+        fired.append((observe, MAX_DRAWDOWN_SEVERE, f"drawdown {drawdown}% >= {severe}%"))
+    elif _reached(drawdown, max_drawdown):
+        fired.append((reduce, MAX_DRAWDOWN, f"drawdown {drawdown}% >= {max_drawdown}%"))
     loss = inputs.loss_today_try
-    if loss > ZERO and loss >= limits.max_daily_loss:
+    if _reached(loss, limits.max_daily_loss):
         fired.append(
             (
                 reduce,
@@ -240,7 +241,7 @@ def assess_risk_mode(inputs: RiskInputs, limits: RiskLimits) -> RiskAssessment:
             )
         )
     losses = inputs.consecutive_losses
-    if losses > 0 and losses >= limits.max_consecutive_losses:
+    if _reached(losses, limits.max_consecutive_losses):
         fired.append(
             (
                 reduce,
@@ -249,7 +250,7 @@ def assess_risk_mode(inputs: RiskInputs, limits: RiskLimits) -> RiskAssessment:
             )
         )
     rejects = inputs.rejects_in_window
-    if rejects > 0 and rejects >= limits.reject_spike:
+    if _reached(rejects, limits.reject_spike):
         fired.append(
             (
                 reduce,
