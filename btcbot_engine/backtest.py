@@ -35,7 +35,7 @@ from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -265,7 +265,7 @@ class _Fingerprint:
 
 
 def _cents(value: Decimal) -> int:
-    return int(value.scaleb(2).to_integral_value(rounding=ROUND_HALF_EVEN))
+    return round(value.scaleb(2))  # round() on a Decimal: half-even, to an int
 
 
 def prepare_output(out: Path, *, force: bool) -> None:
@@ -694,7 +694,7 @@ class _Runner:
                 value = None if valuate is None else valuate(marks)
                 if value is not None:
                     note_equity(value)
-                    cents = round(value.scaleb(2))  # == _cents(value): half-even to int
+                    cents = _cents(value)
                     if valued is None and self.initial_equity is None:
                         self.initial_equity = value
                     valued = value

@@ -311,6 +311,11 @@ def _total(values: Iterable[Decimal]) -> Decimal:
     return total
 
 
+def _loss(net: Decimal) -> Decimal:
+    """A day's net realized result as a loss magnitude (zero on a winning day)."""
+    return -net if net < 0 else ZERO
+
+
 @lru_cache(maxsize=4096)
 def _canonical(symbol: str) -> str:
     # Pure and asked for on every event: a handful of distinct pairs, so remembered.
@@ -716,8 +721,7 @@ class Ledger:
     def loss_today_try(self, day_start_ms: int) -> Decimal:
         """Today's realized loss in TRY as a non-negative magnitude: -(realized - fees - tax)
         since `day_start_ms`, or zero on a winning day. Unrealized PnL is not included."""
-        net = self._day_sums(day_start_ms)[1]
-        return -net if net < 0 else ZERO
+        return _loss(self._day_sums(day_start_ms)[1])
 
     def _day_sums(self, day_start_ms: int) -> tuple[Decimal, Decimal]:
         """(realized, realized - costs) of entries stamped at or after `day_start_ms`.
@@ -857,7 +861,7 @@ class Ledger:
                 turnover_try=turnover,
                 day_start_ms=day_start,
                 realized_today_try=realized_today,
-                loss_today_try=-net_today if net_today < 0 else ZERO,  # as loss_today_try
+                loss_today_try=_loss(net_today),
                 unpriced=tuple(sorted(unpriced)),
             )
 

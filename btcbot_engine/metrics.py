@@ -169,23 +169,16 @@ def stale_rate(universe_stale: int, universe_size: int) -> Decimal:
 _SMALL: tuple[Decimal, ...] = tuple(Decimal(i) for i in range(64))
 
 
-def _decimal(value: Decimal | int) -> Decimal:
-    # A Decimal is immutable: no copy needed.
-    return value if type(value) is Decimal else Decimal(value)
-
-
 def _dec(value: Decimal | int) -> Decimal:
     if type(value) is int and 0 <= value < 64:
         return _SMALL[value]
+    if type(value) is Decimal:
+        return value  # immutable: no copy needed
     return Decimal(value)
 
 
 def _optional(value: Decimal | int | None) -> Decimal | None:
-    if value is None:
-        return None
-    if type(value) is int:
-        return _dec(value)
-    return _decimal(value)
+    return None if value is None else _dec(value)
 
 
 def _keep_all(name: str, value: Decimal, labels: Mapping[str, str]) -> bool:
@@ -219,10 +212,7 @@ def cycle_points(
         (CIRCUIT_BREAKER_STATE, _SMALL[1 if f.breaker_open else 0]),
         (CLOCK_SKEW_MS, _optional(f.clock_skew_ms)),
         (REALIZED_PNL_TRY, _optional(f.realized_pnl_try)),
-        (
-            UNREALIZED_PNL_TRY,
-            None if f.unrealized_pnl_try is None else _decimal(f.unrealized_pnl_try),
-        ),
+        (UNREALIZED_PNL_TRY, _optional(f.unrealized_pnl_try)),
         (FEES_TRY, _optional(f.fees_try)),
         (DRAWDOWN_PCT, _optional(f.drawdown_pct)),
         (OPEN_ORDERS, _dec(f.open_orders)),
