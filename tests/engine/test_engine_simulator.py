@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sim_testkit import sim_settings
 
-from btcbot_engine.config import Settings, load_settings
+from btcbot_engine.config import Settings
 from btcbot_engine.domain.orders import OrderState
 from btcbot_engine.engine import Engine, RunOptions
 from btcbot_engine.exchange.simulator.harness import SimulatorHandle, running_simulator
@@ -30,36 +30,6 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def sim() -> Iterator[SimulatorHandle]:
     with running_simulator(seed=3, tick_interval_s=0) as handle:
         yield handle
-
-
-def _settings(sim: SimulatorHandle, tmp_path: Path, *, live: bool, **extra: str) -> Settings:
-    env = {
-        "btcturk_base_url": sim.base_url,
-        "btcturk_graph_url": sim.graph_url,
-        "btcturk_ws_url": sim.ws_url,
-        "state_db_path": str(tmp_path / "state.db"),
-        "safe_mode": "false",
-        "kill_switch": "false",
-        "dry_run": "true",
-        "universe_symbols": "BTCTRY,USDTTRY",
-        "paper_balances": "TRY=20000",
-        "http_timeout_seconds": "2",
-        "cooldown_seconds": "0",
-        "ttl_seconds": "3600",
-    }
-    if live:
-        env.update(
-            dry_run="false",
-            live_trading="true",
-            live_trading_ack="I_UNDERSTAND",
-            btcturk_api_key=sim.api_key,
-            btcturk_api_secret=sim.api_secret,
-            btcturk_api_scopes="read,trade",
-        )
-    env.update(extra)
-    for key, value in env.items():
-        os.environ[key.upper()] = value
-    return load_settings()
 
 
 def _run(settings: Settings, cycles: int, **kw: object) -> Engine:
@@ -98,7 +68,7 @@ def _await_exchange_ticker_older_than(sim: SimulatorHandle, symbol: str, age_ms:
 def test_paper_loop_trades_without_a_single_exchange_write(
     sim: SimulatorHandle, tmp_path: Path
 ) -> None:
-    settings = _settings(sim, tmp_path, live=False)
+    settings = sim_settings(sim, tmp_path, live=False)
     engine = _run(settings, 1)
     snap = engine.snapshot()
     assert snap is not None and snap.gates.mode.value == "PAPER"
@@ -117,7 +87,7 @@ def test_paper_loop_trades_without_a_single_exchange_write(
 def test_live_orders_fill_and_ledger_matches_exchange_trades(
     sim: SimulatorHandle, tmp_path: Path
 ) -> None:
-    settings = _settings(sim, tmp_path, live=True)
+    settings = sim_settings(sim, tmp_path, live=True)
     _run(settings, 1)
     orders = sim.control.orders()
     assert orders, "armed live mode should place the passive buys on the simulator"
@@ -153,7 +123,7 @@ def test_live_orders_fill_and_ledger_matches_exchange_trades(
 
 def test_lost_acknowledgement_never_duplicates(sim: SimulatorHandle, tmp_path: Path) -> None:
     sim.control.set_faults(lost_submit_ack_remaining=10)
-    settings = _settings(sim, tmp_path, live=True)
+    settings = sim_settings(sim, tmp_path, live=True)
     _run(settings, 4)
     client_ids = [o["orderClientId"] for o in sim.control.orders()]
     assert client_ids, "the lost-ack submits were booked"
@@ -171,7 +141,7 @@ def test_lost_acknowledgement_never_duplicates(sim: SimulatorHandle, tmp_path: P
 
 def test_frozen_market_places_nothing_and_says_why(sim: SimulatorHandle, tmp_path: Path) -> None:
     sim.control.set_faults(freeze_market=True)
-    settings = _settings(sim, tmp_path, live=True, max_market_data_age_ms="200")
+    settings = sim_settings(sim, tmp_path, live=True, max_market_data_age_ms="200")
     _await_exchange_ticker_older_than(sim, "BTCTRY", 400)
     engine = _run(settings, 2)
     snap = engine.snapshot()
@@ -190,7 +160,7 @@ def test_frozen_market_places_nothing_and_says_why(sim: SimulatorHandle, tmp_pat
 
 
 def test_kill_blocks_submits_and_cancels_ours(sim: SimulatorHandle, tmp_path: Path) -> None:
-    settings = _settings(sim, tmp_path, live=True)
+    settings = sim_settings(sim, tmp_path, live=True)
     _run(settings, 1)
     assert any(o["status"] in ("Untouched", "Partial") for o in sim.control.orders())
     engine = Engine(settings)
@@ -207,7 +177,7 @@ def test_a_wide_universe_reads_fills_in_one_call_per_cycle(
     sim: SimulatorHandle, tmp_path: Path
 ) -> None:
     symbols = "BTCTRY,ETHTRY,USDTTRY,AVAXTRY,XRPTRY,ADATRY"
-    settings = _settings(sim, tmp_path, live=True, universe_symbols=symbols)
+    settings = sim_settings(sim, tmp_path, live=True, universe_symbols=symbols)
     _run(settings, 1)
     for symbol in ("BTCTRY", "USDTTRY", "AVAXTRY", "XRPTRY"):
         _push_through(sim, symbol, "0.97")
@@ -236,7 +206,7 @@ def test_quiet_pairs_move_their_fill_cursor_with_an_all_pairs_read(
     from btcbot_engine.fill_sync import sync_fills
     from btcbot_engine.ledger import Ledger
 
-    settings = _settings(sim, tmp_path, live=True, universe_symbols="BTCTRY,USDTTRY")
+    settings = sim_settings(sim, tmp_path, live=True, universe_symbols="BTCTRY,USDTTRY")
     _run(settings, 1)
     _push_through(sim, "BTCTRY", "0.97")
     _push_through(sim, "USDTTRY", "0.97")
